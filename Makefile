@@ -1,0 +1,52 @@
+# Two commands: `make dev` serves the API locally with demo data; `make test` runs every test.
+# Both install what is missing first (wasm target, worker-build, wasm-bindgen-cli at the
+# version in Cargo.lock, npm packages), so a fresh machine needs only rustup, cargo and node.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+WORKER_BUILD_VERSION := 0.8.7
+WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/ { getline; gsub(/"/, "", $$3); print $$3 }' Cargo.lock)
+
+# worker-build would download these; point it at local ones (see ../shared/TOOLCHAIN.md).
+export WASM_BINDGEN_BIN := $(HOME)/.cargo/bin/wasm-bindgen
+export ESBUILD_BIN := $(CURDIR)/node_modules/.bin/esbuild
+export WASM_OPT_BIN := $(CURDIR)/node_modules/.bin/wasm-opt
+
+.PHONY: dev test build setup tools lint unit blackbox seed clean
+
+dev: build
+	npx wrangler d1 migrations apply postbridge --local
+	node scripts/seed.mjs
+	npx wrangler dev --ip 127.0.0.1 --port 8787
+
+test: build lint unit blackbox
+
+setup: tools node_modules/.installed
+
+tools:
+	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+	@worker-build --version 2>/dev/null | grep -q "$(WORKER_BUILD_VERSION)" || cargo install worker-build --version $(WORKER_BUILD_VERSION)
+	@wasm-bindgen --version 2>/dev/null | grep -q "$(WASM_BINDGEN_VERSION)" || cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION)
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+build: setup
+	worker-build --release
+
+lint:
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+
+unit:
+	cargo test
+
+# Every black-box file starts its own Miniflare against the one artefact in build/.
+blackbox:
+	node --test --test-concurrency=2 tests/*.test.mjs
+
+clean:
+	rm -rf build .wrangler

@@ -1,0 +1,92 @@
+//! Handlers, one file per URL resource. Each states its need on its first lines (a principal,
+//! a scope check), then calls the store; the rules live in `domain` and `scope`.
+
+pub mod api_keys;
+pub mod auth;
+pub mod me;
+pub mod members;
+pub mod service;
+pub mod workspaces;
+
+use worker::Request;
+
+use crate::auth::authenticate;
+use crate::ctx::Ctx;
+use crate::domain::ids::WorkspaceId;
+use crate::http::error::ApiError;
+use crate::http::page::{next_link, Cursor, PageRequest};
+use crate::http::respond::Reply;
+use crate::http::router::{Matched, Route};
+use crate::scope::{named_workspace, Named};
+
+pub async fn dispatch(ctx: &Ctx, req: &mut Request, m: Matched) -> Result<Reply, ApiError> {
+    let p = &m.params;
+    // Routes that need no credential.
+    match m.route {
+        Route::Health => return service::health(),
+        Route::OpenApi => return service::openapi(),
+        Route::Signup => return auth::signup(ctx, req).await,
+        Route::Login => return auth::login(ctx, req).await,
+        _ => {}
+    }
+    let principal = authenticate(ctx).await?;
+    let who = &principal;
+    match m.route {
+        // Answered above, before authentication.
+        Route::Health | Route::OpenApi | Route::Signup | Route::Login => Err(ApiError::Internal(
+            "public route after authentication".into(),
+        )),
+        Route::Logout => auth::logout(ctx, who).await,
+        Route::Me => me::get_me(who),
+        Route::ListApiKeys => api_keys::list_api_keys(ctx, who).await,
+        Route::CreateApiKey => api_keys::create_api_key(ctx, req, who).await,
+        Route::RevokeApiKey => api_keys::revoke_api_key(ctx, who, &p[0]).await,
+        Route::CreateWorkspaceApiKey => {
+            api_keys::create_workspace_api_key(ctx, req, who, &p[0]).await
+        }
+        Route::RevokeWorkspaceApiKey => {
+            api_keys::revoke_workspace_api_key(ctx, who, &p[0], &p[1]).await
+        }
+        Route::ListWorkspaces => workspaces::list_workspaces(ctx, who).await,
+        Route::CreateWorkspace => workspaces::create_workspace(ctx, req, who).await,
+        Route::GetWorkspace => workspaces::get_workspace(ctx, who, &p[0]).await,
+        Route::UpdateWorkspace => workspaces::update_workspace(ctx, req, who, &p[0]).await,
+        Route::DeleteWorkspace => workspaces::delete_workspace(ctx, who, &p[0]).await,
+        Route::ListMembers => members::list_members(ctx, who, &p[0]).await,
+        Route::AddMember => members::add_member(ctx, req, who, &p[0]).await,
+        Route::UpdateMember => members::update_member(ctx, req, who, &p[0], &p[1]).await,
+        Route::RemoveMember => members::remove_member(ctx, who, &p[0], &p[1]).await,
+    }
+}
+
+/// The workspace a path-scoped request names. Query, header and body may name it too, but
+/// must agree with the path.
+pub fn path_workspace(ctx: &Ctx, path: &str, body: Option<&str>) -> Result<WorkspaceId, ApiError> {
+    named_workspace(Named {
+        path: Some(path),
+        query: ctx.query("workspaceId")?,
+        header: ctx.workspace_header.as_deref(),
+        body,
+    })?
+    .ok_or(ApiError::NotFound)
+}
+
+/// `limit` and `cursor` from the query.
+pub fn page_request(ctx: &Ctx) -> Result<PageRequest, ApiError> {
+    PageRequest::parse(ctx.query("limit")?, ctx.query("cursor")?)
+}
+
+/// A page of rows as a bare JSON array, with `Link: rel="next"` when more follow.
+pub fn page_reply<T: serde::Serialize>(
+    ctx: &Ctx,
+    page: &PageRequest,
+    rows: Vec<T>,
+    key: impl Fn(&T) -> Cursor,
+) -> Result<Reply, ApiError> {
+    let (rows, next) = page.split(rows, key);
+    let reply = Reply::json(200, &rows)?;
+    Ok(match next {
+        Some(c) => reply.header("Link", next_link(&ctx.origin, &ctx.path, &ctx.query, &c)),
+        None => reply,
+    })
+}

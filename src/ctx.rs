@@ -1,0 +1,172 @@
+//! `Ctx`: what one request carries through the code — its id, clock, bindings, query and the
+//! storage work it has done so far (for `Server-Timing` and the log line).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use worker::{Env, Request};
+
+use crate::domain::ids::RequestId;
+use crate::domain::time::Timestamp;
+use crate::http::error::{ApiError, Context as _};
+use crate::http::respond::LogFields;
+use crate::store::Db;
+
+/// Binding names, named once.
+pub const DB: &str = "DB";
+pub const AUTH_CACHE: &str = "AUTH_CACHE";
+
+/// Storage work done by this request, by kind.
+#[derive(Debug, Default)]
+pub struct Timing {
+    pub kv_reads: u32,
+    pub kv_writes: u32,
+    pub kv_ms: f64,
+    pub d1_statements: u32,
+    pub d1_ms: f64,
+}
+
+impl Timing {
+    /// `kv;desc="1 read";dur=0.8, d1;desc="2 queries";dur=3.1, total;dur=5.0`: only the kinds of
+    /// storage the request touched appear, so a refusal at the edge shows no `d1`.
+    pub fn header(&self, total_ms: f64) -> String {
+        let mut parts = Vec::new();
+        if self.kv_reads + self.kv_writes > 0 {
+            let mut what = Vec::new();
+            if self.kv_reads > 0 {
+                what.push(plural(self.kv_reads, "read"));
+            }
+            if self.kv_writes > 0 {
+                what.push(plural(self.kv_writes, "write"));
+            }
+            parts.push(format!(
+                "kv;desc=\"{}\";dur={:.1}",
+                what.join(", "),
+                self.kv_ms
+            ));
+        }
+        if self.d1_statements > 0 {
+            parts.push(format!(
+                "d1;desc=\"{}\";dur={:.1}",
+                plural(self.d1_statements, "query"),
+                self.d1_ms
+            ));
+        }
+        parts.push(format!("total;dur={total_ms:.1}"));
+        parts.join(", ")
+    }
+}
+
+fn plural(n: u32, word: &str) -> String {
+    match (n, word) {
+        (1, w) => format!("1 {w}"),
+        (n, "query") => format!("{n} queries"),
+        (n, w) => format!("{n} {w}s"),
+    }
+}
+
+pub type SharedTiming = Rc<RefCell<Timing>>;
+
+pub struct Ctx {
+    pub request_id: RequestId,
+    pub started_ms: f64,
+    pub env: Env,
+    pub wait: worker::Context,
+    pub timing: SharedTiming,
+    pub db: Db,
+    /// `scheme://host` of the request, for `Link` headers.
+    pub origin: String,
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub workspace_header: Option<String>,
+    pub authorization: Option<String>,
+    pub log: RefCell<LogFields>,
+}
+
+impl Ctx {
+    pub fn new(req: &Request, env: Env, wait: worker::Context) -> Result<Self, ApiError> {
+        let timing = SharedTiming::default();
+        let url = req.url().ctx("parse request url")?;
+        let db = Db::new(env.d1(DB).ctx("binding DB")?, timing.clone());
+        let headers = req.headers();
+        Ok(Ctx {
+            request_id: RequestId::generate(),
+            started_ms: now_ms(),
+            origin: url.origin().ascii_serialization(),
+            path: url.path().to_owned(),
+            query: url
+                .query_pairs()
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+            workspace_header: headers.get("X-Workspace-Id").ok().flatten(),
+            authorization: headers.get("Authorization").ok().flatten(),
+            log: RefCell::default(),
+            env,
+            wait,
+            timing,
+            db,
+        })
+    }
+
+    /// The value of query parameter `name`, if given once. Given twice is a validation error:
+    /// silently picking one would let two parts of the stack disagree about the request.
+    pub fn query(&self, name: &str) -> Result<Option<&str>, ApiError> {
+        let mut it = self.query.iter().filter(|(k, _)| k == name);
+        match (it.next(), it.next()) {
+            (None, _) => Ok(None),
+            (Some((_, v)), None) => Ok(Some(v.as_str())),
+            (Some(_), Some(_)) => Err(ApiError::field(name, "must be given at most once")),
+        }
+    }
+
+    pub fn var(&self, name: &str) -> Option<String> {
+        self.env.var(name).ok().map(|v| v.to_string())
+    }
+
+    pub fn kv(&self) -> Result<worker::kv::KvStore, ApiError> {
+        self.env.kv(AUTH_CACHE).ctx("binding AUTH_CACHE")
+    }
+
+    pub fn now(&self) -> Timestamp {
+        Timestamp::from_millis(now_ms() as i64)
+    }
+
+    pub fn elapsed_ms(&self) -> f64 {
+        now_ms() - self.started_ms
+    }
+}
+
+pub fn now_ms() -> f64 {
+    js_sys::Date::now()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_timing_names_only_the_storage_touched() {
+        let t = Timing::default();
+        assert_eq!(t.header(1.0), "total;dur=1.0");
+        let t = Timing {
+            kv_reads: 1,
+            kv_ms: 0.8,
+            d1_statements: 2,
+            d1_ms: 3.12,
+            ..Default::default()
+        };
+        assert_eq!(
+            t.header(5.0),
+            "kv;desc=\"1 read\";dur=0.8, d1;desc=\"2 queries\";dur=3.1, total;dur=5.0"
+        );
+        let t = Timing {
+            kv_writes: 2,
+            d1_statements: 1,
+            ..Default::default()
+        };
+        assert_eq!(
+            t.header(0.0),
+            "kv;desc=\"2 writes\";dur=0.0, d1;desc=\"1 query\";dur=0.0, total;dur=0.0"
+        );
+    }
+}

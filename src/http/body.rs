@@ -1,0 +1,286 @@
+//! JSON request bodies: size cap, then field-by-field reading that collects every problem
+//! into one `VALIDATION_FAILED` with `details`, and refuses fields the endpoint does not know.
+
+use serde_json::{Map, Value};
+use worker::Request;
+
+use super::error::{ApiError, Context as _, FieldError};
+use crate::domain::DomainError;
+
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Reads the body as a JSON object. An empty body reads as `{}`, so endpoints whose fields
+/// are all optional accept a bodiless POST.
+pub async fn read_json(req: &mut Request) -> Result<Fields, ApiError> {
+    let declared = req
+        .headers()
+        .get("Content-Length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(ApiError::PayloadTooLarge {
+            limit: MAX_BODY_BYTES,
+        });
+    }
+    let bytes = req.bytes().await.ctx("read request body")?;
+    Fields::from_bytes(&bytes)
+}
+
+/// A required field's value: readable once `Fields::finish` has confirmed that every
+/// required field was present and valid.
+pub struct Required<T>(Option<T>);
+
+impl<T> Required<T> {
+    pub fn take(self, _proof: &Checked) -> T {
+        self.0
+            .expect("Fields::finish refuses a body with a missing required field")
+    }
+}
+
+/// Returned by `Fields::finish` when the body was valid.
+pub struct Checked(());
+
+pub struct Fields {
+    map: Map<String, Value>,
+    known: Vec<&'static str>,
+    errors: Vec<FieldError>,
+}
+
+impl Fields {
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, ApiError> {
+        if bytes.len() > MAX_BODY_BYTES {
+            return Err(ApiError::PayloadTooLarge {
+                limit: MAX_BODY_BYTES,
+            });
+        }
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Fields::new(Map::new()));
+        }
+        match serde_json::from_slice::<Value>(bytes) {
+            Ok(Value::Object(map)) => Ok(Fields::new(map)),
+            Ok(_) => Err(ApiError::field("body", "must be a JSON object")),
+            Err(e) => Err(ApiError::field("body", format!("is not valid JSON ({e})"))),
+        }
+    }
+
+    fn new(map: Map<String, Value>) -> Self {
+        Fields {
+            map,
+            known: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    fn problem(&mut self, field: &str, problem: impl Into<String>) {
+        self.errors.push(FieldError::new(field, problem));
+    }
+
+    /// The raw string under `name`: `None` if absent or null; a type error is recorded.
+    fn string(&mut self, name: &'static str) -> Option<String> {
+        self.known.push(name);
+        match self.map.get(name) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => {
+                self.problem(name, "must be a string");
+                None
+            }
+        }
+    }
+
+    fn parse_with<T>(
+        &mut self,
+        name: &'static str,
+        raw: Option<String>,
+        parse: impl FnOnce(&str) -> Result<T, DomainError>,
+    ) -> Option<T> {
+        match parse(raw.as_deref()?) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.problem(name, e.0);
+                None
+            }
+        }
+    }
+
+    /// The body's `workspaceId`, one of the places a request may name its workspace; parsed
+    /// by `scope::named_workspace` together with the others.
+    pub fn workspace_id(&mut self) -> Option<String> {
+        self.string("workspaceId")
+    }
+
+    /// A string field parsed into a domain type.
+    pub fn optional<T>(
+        &mut self,
+        name: &'static str,
+        parse: impl FnOnce(&str) -> Result<T, DomainError>,
+    ) -> Option<T> {
+        let raw = self.string(name);
+        self.parse_with(name, raw, parse)
+    }
+
+    pub fn required<T>(
+        &mut self,
+        name: &'static str,
+        parse: impl FnOnce(&str) -> Result<T, DomainError>,
+    ) -> Required<T> {
+        let raw = self.string(name);
+        if raw.is_none() && !self.errors.iter().any(|e| e.field == name) {
+            self.problem(name, "is required");
+        }
+        Required(self.parse_with(name, raw, parse))
+    }
+
+    pub fn optional_bool(&mut self, name: &'static str) -> Option<bool> {
+        self.known.push(name);
+        match self.map.get(name) {
+            None | Some(Value::Null) => None,
+            Some(Value::Bool(b)) => Some(*b),
+            Some(_) => {
+                self.problem(name, "must be a boolean");
+                None
+            }
+        }
+    }
+
+    /// An array of strings, each parsed; at most `max` items.
+    pub fn optional_list<T>(
+        &mut self,
+        name: &'static str,
+        max: usize,
+        parse: impl Fn(&str) -> Result<T, DomainError>,
+    ) -> Option<Vec<T>> {
+        self.known.push(name);
+        let items = match self.map.get(name) {
+            None | Some(Value::Null) => return None,
+            Some(Value::Array(items)) => items.clone(),
+            Some(_) => {
+                self.problem(name, "must be an array of strings");
+                return None;
+            }
+        };
+        if items.len() > max {
+            self.problem(name, format!("must have at most {max} items"));
+            return None;
+        }
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            match item.as_str().map(&parse) {
+                Some(Ok(v)) => out.push(v),
+                Some(Err(e)) => self.problem(&format!("{name}[{i}]"), e.0),
+                None => self.problem(&format!("{name}[{i}]"), "must be a string"),
+            }
+        }
+        (out.len() == items.len()).then_some(out)
+    }
+
+    /// Marks a field the endpoint refuses with a reason (e.g. an immutable one).
+    pub fn forbid(&mut self, name: &'static str, problem: &'static str) {
+        self.known.push(name);
+        if self.map.contains_key(name) {
+            self.problem(name, problem);
+        }
+    }
+
+    /// Whether the client sent `name` at all (even as null).
+    pub fn has(&self, name: &str) -> bool {
+        self.map.contains_key(name)
+    }
+
+    /// Every problem at once, unknown fields included; or proof that the body was valid.
+    pub fn finish(mut self) -> Result<Checked, ApiError> {
+        let mut unknown: Vec<String> = self
+            .map
+            .keys()
+            .filter(|k| !self.known.contains(&k.as_str()))
+            .cloned()
+            .collect();
+        unknown.sort();
+        for k in unknown {
+            self.problem(&k, "is not a field of this endpoint");
+        }
+        if self.errors.is_empty() {
+            Ok(Checked(()))
+        } else {
+            Err(ApiError::Validation(self.errors))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::text::Name;
+
+    fn details(e: ApiError) -> Vec<(String, String)> {
+        match e {
+            ApiError::Validation(d) => d.into_iter().map(|f| (f.field, f.problem)).collect(),
+            e => panic!("{e:?}"),
+        }
+    }
+
+    #[test]
+    fn malformed_json_and_non_objects_are_refused() {
+        assert_eq!(
+            details(Fields::from_bytes(b"{\"a\":").err().unwrap())[0].0,
+            "body"
+        );
+        assert_eq!(
+            details(Fields::from_bytes(b"[1]").err().unwrap())[0].1,
+            "must be a JSON object"
+        );
+        assert!(Fields::from_bytes(b"  ").is_ok());
+    }
+
+    #[test]
+    fn oversized_bodies_are_413() {
+        let big = vec![b' '; MAX_BODY_BYTES + 1];
+        assert_eq!(
+            Fields::from_bytes(&big).err().unwrap().code(),
+            "PAYLOAD_TOO_LARGE"
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let mut f =
+            Fields::from_bytes(br#"{"name": 5, "flag": "yes", "extra": 1, "ids": ["a", 2]}"#)
+                .unwrap();
+        let _ = f.required("name", |s| Name::parse(s, 10));
+        let _ = f.required("other", |s| Name::parse(s, 10));
+        let _ = f.optional_bool("flag");
+        let _ = f.optional_list("ids", 5, |s| Ok(s.to_owned()));
+        let got = details(f.finish().err().unwrap());
+        assert_eq!(
+            got,
+            vec![
+                ("name".into(), "must be a string".into()),
+                ("other".into(), "is required".into()),
+                ("flag".into(), "must be a boolean".into()),
+                ("ids[1]".into(), "must be a string".into()),
+                ("extra".into(), "is not a field of this endpoint".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn valid_bodies_yield_their_values() {
+        let mut f = Fields::from_bytes(br#"{"name": " Acme ", "slug": null}"#).unwrap();
+        let name = f.required("name", |s| Name::parse(s, 10));
+        let slug = f.optional("slug", |s| Name::parse(s, 10));
+        let checked = f.finish().unwrap();
+        assert_eq!(name.take(&checked).as_str(), "Acme");
+        assert!(slug.is_none());
+    }
+
+    #[test]
+    fn domain_problems_name_their_field() {
+        let mut f = Fields::from_bytes(br#"{"name": "far too long a name"}"#).unwrap();
+        let _ = f.required("name", |s| Name::parse(s, 10));
+        assert_eq!(
+            details(f.finish().err().unwrap()),
+            vec![("name".into(), "is too long".into())]
+        );
+    }
+}

@@ -1,0 +1,194 @@
+//! `ApiError`: every way a request can fail, its stable code and status, in one place.
+
+use serde::Serialize;
+
+/// One field's problem, as listed in `details` of a `VALIDATION_FAILED` error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub problem: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        FieldError {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum ApiError {
+    /// Missing, malformed, unknown, expired or revoked credential: one body for all.
+    Unauthorized,
+    /// Wrong e-mail or password at login.
+    InvalidCredentials,
+    SessionRequired,
+    WorkspaceForbidden,
+    RoleForbidden,
+    WorkspaceConflict,
+    Validation(Vec<FieldError>),
+    NotFound,
+    MethodNotAllowed {
+        allow: String,
+    },
+    PayloadTooLarge {
+        limit: usize,
+    },
+    UserNotFound,
+    EmailTaken,
+    SlugTaken,
+    AlreadyMember,
+    LastOwner,
+    /// Something broke on our side; the string is for the log line only.
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthorized => "UNAUTHORIZED",
+            ApiError::InvalidCredentials => "INVALID_CREDENTIALS",
+            ApiError::SessionRequired => "SESSION_REQUIRED",
+            ApiError::WorkspaceForbidden => "WORKSPACE_FORBIDDEN",
+            ApiError::RoleForbidden => "ROLE_FORBIDDEN",
+            ApiError::WorkspaceConflict => "WORKSPACE_CONFLICT",
+            ApiError::Validation(_) => "VALIDATION_FAILED",
+            ApiError::NotFound => "NOT_FOUND",
+            ApiError::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
+            ApiError::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
+            ApiError::UserNotFound => "USER_NOT_FOUND",
+            ApiError::EmailTaken => "EMAIL_TAKEN",
+            ApiError::SlugTaken => "SLUG_TAKEN",
+            ApiError::AlreadyMember => "ALREADY_MEMBER",
+            ApiError::LastOwner => "LAST_OWNER",
+            ApiError::Internal(_) => "INTERNAL",
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::Unauthorized | ApiError::InvalidCredentials => 401,
+            ApiError::SessionRequired | ApiError::WorkspaceForbidden | ApiError::RoleForbidden => {
+                403
+            }
+            ApiError::WorkspaceConflict | ApiError::Validation(_) => 400,
+            ApiError::NotFound | ApiError::UserNotFound => 404,
+            ApiError::MethodNotAllowed { .. } => 405,
+            ApiError::EmailTaken
+            | ApiError::SlugTaken
+            | ApiError::AlreadyMember
+            | ApiError::LastOwner => 409,
+            ApiError::PayloadTooLarge { .. } => 413,
+            ApiError::Internal(_) => 500,
+        }
+    }
+
+    /// The human sentence of the body. Fixed per code, so a refusal says nothing about
+    /// whether its target exists, and an internal error says nothing about our internals.
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::Unauthorized => "A valid credential is required: `Authorization: Bearer <API key or session token>`.".into(),
+            ApiError::InvalidCredentials => "E-mail or password is wrong.".into(),
+            ApiError::SessionRequired => "This action needs a session token; API keys cannot do it.".into(),
+            ApiError::WorkspaceForbidden => "This credential cannot reach that workspace.".into(),
+            ApiError::RoleForbidden => "Your role in this workspace does not allow this action.".into(),
+            ApiError::WorkspaceConflict => "The request names more than one workspace.".into(),
+            ApiError::Validation(_) => "The request is not valid; see `details`.".into(),
+            ApiError::NotFound => "Nothing is here.".into(),
+            ApiError::MethodNotAllowed { allow } => format!("Method not allowed here; allowed: {allow}."),
+            ApiError::PayloadTooLarge { limit } => format!("The request body is larger than {limit} bytes."),
+            ApiError::UserNotFound => "No user has that e-mail address; they must sign up first.".into(),
+            ApiError::EmailTaken => "An account with that e-mail already exists.".into(),
+            ApiError::SlugTaken => "That slug is taken.".into(),
+            ApiError::AlreadyMember => "That user is already a member of this workspace.".into(),
+            ApiError::LastOwner => "A workspace must keep at least one OWNER.".into(),
+            ApiError::Internal(_) => "Something went wrong on our side. Quote the requestId if you contact us.".into(),
+        }
+    }
+
+    pub fn field(field: &str, problem: impl Into<String>) -> Self {
+        ApiError::Validation(vec![FieldError::new(field, problem)])
+    }
+}
+
+/// Wraps a failure of D1, KV or the runtime into `Internal`, naming the step that failed, so
+/// the log line says what broke while the client sees a fixed message.
+pub trait Context<T> {
+    fn ctx(self, step: &'static str) -> Result<T, ApiError>;
+}
+
+impl<T, E: std::fmt::Display> Context<T> for Result<T, E> {
+    fn ctx(self, step: &'static str) -> Result<T, ApiError> {
+        self.map_err(|e| ApiError::Internal(format!("{step}: {e}")))
+    }
+}
+
+/// Every code the API can answer with, for the contract test against the OpenAPI document.
+pub const ALL_CODES: &[&str] = &[
+    "UNAUTHORIZED",
+    "INVALID_CREDENTIALS",
+    "SESSION_REQUIRED",
+    "WORKSPACE_FORBIDDEN",
+    "ROLE_FORBIDDEN",
+    "WORKSPACE_CONFLICT",
+    "VALIDATION_FAILED",
+    "NOT_FOUND",
+    "METHOD_NOT_ALLOWED",
+    "PAYLOAD_TOO_LARGE",
+    "USER_NOT_FOUND",
+    "EMAIL_TAKEN",
+    "SLUG_TAKEN",
+    "ALREADY_MEMBER",
+    "LAST_OWNER",
+    "INTERNAL",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn every_variant() -> Vec<ApiError> {
+        vec![
+            ApiError::Unauthorized,
+            ApiError::InvalidCredentials,
+            ApiError::SessionRequired,
+            ApiError::WorkspaceForbidden,
+            ApiError::RoleForbidden,
+            ApiError::WorkspaceConflict,
+            ApiError::Validation(vec![]),
+            ApiError::NotFound,
+            ApiError::MethodNotAllowed {
+                allow: "GET".into(),
+            },
+            ApiError::PayloadTooLarge { limit: 1 },
+            ApiError::UserNotFound,
+            ApiError::EmailTaken,
+            ApiError::SlugTaken,
+            ApiError::AlreadyMember,
+            ApiError::LastOwner,
+            ApiError::Internal("secret detail".into()),
+        ]
+    }
+
+    #[test]
+    fn codes_are_listed_once_and_screaming_snake() {
+        let codes: Vec<_> = every_variant().iter().map(ApiError::code).collect();
+        assert_eq!(codes, ALL_CODES);
+        for c in codes {
+            assert!(
+                c.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'),
+                "{c}"
+            );
+        }
+    }
+
+    #[test]
+    fn internal_detail_never_reaches_the_message() {
+        for e in every_variant() {
+            assert!(!e.message().contains("secret detail"));
+            assert!((400..600).contains(&e.status()));
+        }
+    }
+}

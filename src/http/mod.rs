@@ -1,0 +1,7 @@
+//! HTTP plumbing: the route table, errors, JSON bodies, pagination and the finished response.
+
+pub mod body;
+pub mod error;
+pub mod page;
+pub mod respond;
+pub mod router;

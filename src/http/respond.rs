@@ -1,0 +1,167 @@
+//! The finished response: JSON or the error envelope, with `X-Request-Id`, `Server-Timing`
+//! and one structured log line. Nothing here can fail outward: the runtime never sees an `Err`.
+
+use serde::Serialize;
+use serde_json::json;
+use worker::{Headers, Response};
+
+use super::error::ApiError;
+use crate::ctx::Ctx;
+
+/// A successful answer, before the common headers are added.
+pub struct Reply {
+    status: u16,
+    body: Option<String>,
+    content_type: &'static str,
+    headers: Vec<(&'static str, String)>,
+}
+
+impl Reply {
+    pub fn json<T: Serialize + ?Sized>(status: u16, value: &T) -> Result<Reply, ApiError> {
+        let body = serde_json::to_string(value)
+            .map_err(|e| ApiError::Internal(format!("serialize response: {e}")))?;
+        Ok(Reply {
+            status,
+            body: Some(body),
+            content_type: "application/json; charset=utf-8",
+            headers: Vec::new(),
+        })
+    }
+
+    /// A body that is already JSON text (the OpenAPI document).
+    pub fn raw_json(body: &str) -> Reply {
+        Reply {
+            status: 200,
+            body: Some(body.to_owned()),
+            content_type: "application/json; charset=utf-8",
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn no_content() -> Reply {
+        Reply {
+            status: 204,
+            body: None,
+            content_type: "",
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn header(mut self, name: &'static str, value: String) -> Reply {
+        self.headers.push((name, value));
+        self
+    }
+}
+
+/// What the log line says about the request beyond method and status.
+#[derive(Debug, Default)]
+pub struct LogFields {
+    pub route: &'static str,
+    pub principal: Option<&'static str>,
+    pub workspaces: usize,
+}
+
+fn envelope(ctx: &Ctx, e: &ApiError) -> String {
+    let mut body = json!({
+        "statusCode": e.status(),
+        "code": e.code(),
+        "message": e.message(),
+        "requestId": ctx.request_id.as_str(),
+    });
+    if let ApiError::Validation(details) = e {
+        body["details"] = json!(details);
+    }
+    body.to_string()
+}
+
+pub fn finish(ctx: &Ctx, method: &str, result: Result<Reply, ApiError>) -> Response {
+    let (reply, error) = match result {
+        Ok(r) => (r, None),
+        Err(e) => {
+            let mut r = Reply {
+                status: e.status(),
+                body: Some(envelope(ctx, &e)),
+                content_type: "application/json; charset=utf-8",
+                headers: Vec::new(),
+            };
+            if let ApiError::MethodNotAllowed { allow } = &e {
+                r.headers.push(("Allow", allow.clone()));
+            }
+            (r, Some(e))
+        }
+    };
+    let total = ctx.elapsed_ms();
+    let headers = Headers::new();
+    let set = |k: &str, v: &str| {
+        let _ = headers.set(k, v);
+    };
+    if !reply.content_type.is_empty() {
+        set("Content-Type", reply.content_type);
+    }
+    set("X-Request-Id", ctx.request_id.as_str());
+    set("Server-Timing", &ctx.timing.borrow().header(total));
+    set("Cache-Control", "no-store");
+    for (k, v) in &reply.headers {
+        set(k, v);
+    }
+    log(ctx, method, reply.status, total, error.as_ref());
+    let response = match reply.body {
+        Some(b) => Response::from_bytes(b.into_bytes()),
+        None => Response::empty(),
+    };
+    match response {
+        Ok(r) => r.with_status(reply.status).with_headers(headers),
+        // Building a response from bytes does not fail in practice; if it ever does, the
+        // wrapper in `worker/entry.mjs` still turns the thrown error into a 500 envelope.
+        Err(_) => Response::empty()
+            .expect("an empty response")
+            .with_status(500),
+    }
+}
+
+/// For the one failure that happens before a `Ctx` exists (a missing binding): the envelope
+/// without timing, still never a bare runtime error.
+pub fn early_failure(cause: &str) -> Response {
+    let request_id = crate::domain::ids::RequestId::generate();
+    let e = ApiError::Internal(cause.to_owned());
+    let body = json!({ "statusCode": 500, "code": e.code(), "message": e.message(), "requestId": request_id.as_str() });
+    worker::console_error!(
+        "{}",
+        json!({ "level": "error", "requestId": request_id.as_str(), "status": 500, "cause": cause })
+    );
+    let headers = Headers::new();
+    let _ = headers.set("Content-Type", "application/json; charset=utf-8");
+    let _ = headers.set("X-Request-Id", request_id.as_str());
+    match Response::from_bytes(body.to_string().into_bytes()) {
+        Ok(r) => r.with_status(500).with_headers(headers),
+        Err(_) => Response::empty()
+            .expect("an empty response")
+            .with_status(500),
+    }
+}
+
+fn log(ctx: &Ctx, method: &str, status: u16, total: f64, error: Option<&ApiError>) {
+    let fields = ctx.log.borrow();
+    let t = ctx.timing.borrow();
+    let mut line = json!({
+        "level": if status >= 500 { "error" } else { "info" },
+        "requestId": ctx.request_id.as_str(),
+        "method": method,
+        "route": fields.route,
+        "status": status,
+        "durationMs": (total * 10.0).round() / 10.0,
+        "principal": fields.principal.unwrap_or("none"),
+        "workspaces": fields.workspaces,
+        "d1Queries": t.d1_statements,
+        "kvReads": t.kv_reads,
+    });
+    if let Some(e) = error {
+        line["code"] = json!(e.code());
+        if let ApiError::Internal(cause) = e {
+            // The cause names the failing step and the storage error; it never holds a
+            // credential, because credentials reach storage only as hashes.
+            line["cause"] = json!(cause);
+        }
+    }
+    worker::console_log!("{}", line);
+}

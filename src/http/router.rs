@@ -1,0 +1,198 @@
+//! The route table: every endpoint, once. `resolve` matches a method and path against it;
+//! the OpenAPI contract test reads the same table, so a route cannot be added to one and not
+//! the other.
+
+use super::error::ApiError;
+
+pub const BASE: &str = "/api/v1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Health,
+    OpenApi,
+    Signup,
+    Login,
+    Logout,
+    Me,
+    ListApiKeys,
+    CreateApiKey,
+    RevokeApiKey,
+    CreateWorkspaceApiKey,
+    RevokeWorkspaceApiKey,
+    ListWorkspaces,
+    CreateWorkspace,
+    GetWorkspace,
+    UpdateWorkspace,
+    DeleteWorkspace,
+    ListMembers,
+    AddMember,
+    UpdateMember,
+    RemoveMember,
+}
+
+/// (method, path under `/api/v1`, route). `{…}` segments are parameters, passed to handlers
+/// in order.
+pub const ROUTES: &[(&str, &str, Route)] = &[
+    ("GET", "/health", Route::Health),
+    ("GET", "/openapi.json", Route::OpenApi),
+    ("POST", "/auth/signup", Route::Signup),
+    ("POST", "/auth/login", Route::Login),
+    ("POST", "/auth/logout", Route::Logout),
+    ("GET", "/me", Route::Me),
+    ("GET", "/api-keys", Route::ListApiKeys),
+    ("POST", "/api-keys", Route::CreateApiKey),
+    ("DELETE", "/api-keys/{keyId}", Route::RevokeApiKey),
+    ("GET", "/workspaces", Route::ListWorkspaces),
+    ("POST", "/workspaces", Route::CreateWorkspace),
+    ("GET", "/workspaces/{workspaceId}", Route::GetWorkspace),
+    ("PATCH", "/workspaces/{workspaceId}", Route::UpdateWorkspace),
+    (
+        "DELETE",
+        "/workspaces/{workspaceId}",
+        Route::DeleteWorkspace,
+    ),
+    (
+        "POST",
+        "/workspaces/{workspaceId}/api-keys",
+        Route::CreateWorkspaceApiKey,
+    ),
+    (
+        "DELETE",
+        "/workspaces/{workspaceId}/api-keys/{keyId}",
+        Route::RevokeWorkspaceApiKey,
+    ),
+    (
+        "GET",
+        "/workspaces/{workspaceId}/members",
+        Route::ListMembers,
+    ),
+    (
+        "POST",
+        "/workspaces/{workspaceId}/members",
+        Route::AddMember,
+    ),
+    (
+        "PATCH",
+        "/workspaces/{workspaceId}/members/{userId}",
+        Route::UpdateMember,
+    ),
+    (
+        "DELETE",
+        "/workspaces/{workspaceId}/members/{userId}",
+        Route::RemoveMember,
+    ),
+];
+
+/// A matched route with its path parameters and its template (for the log line).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Matched {
+    pub route: Route,
+    pub template: &'static str,
+    pub params: Vec<String>,
+}
+
+fn match_template(template: &str, path: &str) -> Option<Vec<String>> {
+    let mut params = Vec::new();
+    let mut t = template.split('/');
+    let mut p = path.split('/');
+    loop {
+        match (t.next(), p.next()) {
+            (None, None) => return Some(params),
+            (Some(ts), Some(ps)) if ts.starts_with('{') => {
+                if ps.is_empty() {
+                    return None;
+                }
+                params.push(ps.to_owned());
+            }
+            (Some(ts), Some(ps)) if ts == ps => {}
+            _ => return None,
+        }
+    }
+}
+
+/// Unknown path → 404; known path, other method → 405 listing the allowed ones.
+pub fn resolve(method: &str, path: &str) -> Result<Matched, ApiError> {
+    let rest = path.strip_prefix(BASE).ok_or(ApiError::NotFound)?;
+    let rest = if rest.len() > 1 {
+        rest.trim_end_matches('/')
+    } else {
+        rest
+    };
+    let mut allowed: Vec<&str> = Vec::new();
+    for (m, template, route) in ROUTES {
+        if let Some(params) = match_template(template, rest) {
+            if *m == method {
+                return Ok(Matched {
+                    route: *route,
+                    template,
+                    params,
+                });
+            }
+            allowed.push(m);
+        }
+    }
+    if allowed.is_empty() {
+        Err(ApiError::NotFound)
+    } else {
+        Err(ApiError::MethodNotAllowed {
+            allow: allowed.join(", "),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_resolves_to_itself() {
+        for (method, template, route) in ROUTES {
+            let path = format!(
+                "{BASE}{}",
+                template
+                    .replace("{workspaceId}", "ws_x")
+                    .replace("{keyId}", "key_y")
+                    .replace("{userId}", "usr_z")
+            );
+            let m = resolve(method, &path).unwrap();
+            assert_eq!(m.route, *route, "{method} {template}");
+            assert_eq!(m.template, *template);
+        }
+    }
+
+    #[test]
+    fn params_come_in_path_order() {
+        let m = resolve("PATCH", "/api/v1/workspaces/ws_a/members/usr_b").unwrap();
+        assert_eq!(m.params, vec!["ws_a", "usr_b"]);
+        let m = resolve("GET", "/api/v1/workspaces/").unwrap();
+        assert_eq!(m.route, Route::ListWorkspaces);
+    }
+
+    #[test]
+    fn unknown_paths_and_methods() {
+        assert_eq!(resolve("GET", "/nope").unwrap_err().code(), "NOT_FOUND");
+        assert_eq!(
+            resolve("GET", "/api/v1/nope").unwrap_err().code(),
+            "NOT_FOUND"
+        );
+        assert_eq!(
+            resolve("GET", "/api/v1/workspaces//members")
+                .unwrap_err()
+                .code(),
+            "NOT_FOUND"
+        );
+        match resolve("PUT", "/api/v1/workspaces/ws_a").unwrap_err() {
+            ApiError::MethodNotAllowed { allow } => assert_eq!(allow, "GET, PATCH, DELETE"),
+            e => panic!("{e:?}"),
+        }
+    }
+
+    #[test]
+    fn no_two_routes_share_method_and_template() {
+        for (i, a) in ROUTES.iter().enumerate() {
+            for b in &ROUTES[i + 1..] {
+                assert!(!(a.0 == b.0 && a.1 == b.1), "{} {}", a.0, a.1);
+            }
+        }
+    }
+}

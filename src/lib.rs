@@ -1,0 +1,35 @@
+//! A multi-tenant API for scheduling social-media posts, as a Cloudflare Worker.
+//!
+//! A request reads top to bottom: `Ctx` → route → authenticate (credential → principal) →
+//! scope check (`scope::check` → `Authorized<…>`) → handler (`api`) → store (D1) → response.
+
+pub mod api;
+pub mod auth;
+pub mod ctx;
+pub mod domain;
+pub mod http;
+pub mod scope;
+pub mod store;
+
+use worker::{event, Context, Env, Request, Response};
+
+use crate::ctx::Ctx;
+use crate::http::respond::{self, finish};
+use crate::http::router;
+
+#[event(fetch)]
+async fn fetch(mut req: Request, env: Env, wait: Context) -> worker::Result<Response> {
+    let method = req.method().to_string();
+    let ctx = match Ctx::new(&req, env, wait) {
+        Ok(ctx) => ctx,
+        Err(e) => return Ok(respond::early_failure(&format!("request context: {e:?}"))),
+    };
+    let result = match router::resolve(&method, &ctx.path) {
+        Ok(matched) => {
+            ctx.log.borrow_mut().route = matched.template;
+            api::dispatch(&ctx, &mut req, matched).await
+        }
+        Err(e) => Err(e),
+    };
+    Ok(finish(&ctx, &method, result))
+}

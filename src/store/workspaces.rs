@@ -1,0 +1,240 @@
+//! Workspaces. Reads and writes take scope proof; creation takes a `Creator`.
+
+use serde::{Deserialize, Serialize};
+
+use super::{json_list, Arg, Db};
+use crate::domain::ids::{UserId, WorkspaceId};
+use crate::domain::roles::Role;
+use crate::domain::slug::Slug;
+use crate::domain::text::Name;
+use crate::domain::timezone::Timezone;
+use crate::http::error::ApiError;
+use crate::http::page::{Cursor, PageRequest};
+use crate::scope::{Authorized, Creator, InWorkspace};
+
+#[derive(Debug, Deserialize)]
+struct Row {
+    id: String,
+    name: String,
+    slug: String,
+    timezone: String,
+    require_approval: i64,
+    created_at: String,
+    updated_at: String,
+    role: String,
+    joined_at: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Membership {
+    pub role: String,
+    pub joined_at: String,
+}
+
+/// A workspace as the caller sees it, with the caller's own membership.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkspaceView {
+    pub id: String,
+    pub name: String,
+    pub slug: String,
+    pub timezone: String,
+    pub require_approval: bool,
+    pub created_at: String,
+    pub updated_at: String,
+    pub membership: Membership,
+}
+
+impl From<Row> for WorkspaceView {
+    fn from(r: Row) -> Self {
+        WorkspaceView {
+            id: r.id,
+            name: r.name,
+            slug: r.slug,
+            timezone: r.timezone,
+            require_approval: r.require_approval != 0,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            membership: Membership {
+                role: r.role,
+                joined_at: r.joined_at,
+            },
+        }
+    }
+}
+
+impl WorkspaceView {
+    pub fn cursor(&self) -> Cursor {
+        Cursor {
+            created_at: self.created_at.clone(),
+            id: self.id.clone(),
+        }
+    }
+}
+
+const SELECT: &str =
+    "SELECT w.id, w.name, w.slug, w.timezone, w.require_approval, w.created_at, w.updated_at,
+        m.role, m.created_at AS joined_at
+     FROM workspaces w JOIN memberships m ON m.workspace_id = w.id AND m.user_id = ?1
+     WHERE w.deleted_at IS NULL";
+
+/// Oldest first, over the workspaces in scope only (one statement, the set as a JSON array).
+pub async fn list(
+    db: &Db,
+    scope: &Authorized<Vec<WorkspaceId>>,
+    user: &UserId,
+    page: &PageRequest,
+) -> Result<Vec<WorkspaceView>, ApiError> {
+    let set = json_list(scope.get().iter().map(WorkspaceId::as_str));
+    let (after_t, after_id) = page
+        .after
+        .as_ref()
+        .map_or(("", ""), |c| (c.created_at.as_str(), c.id.as_str()));
+    let rows: Vec<Row> = db
+        .all(
+            "d1: list workspaces",
+            &format!("{SELECT} AND w.id IN (SELECT value FROM json_each(?2)) AND (w.created_at, w.id) > (?3, ?4) ORDER BY w.created_at, w.id LIMIT ?5"),
+            &[user.as_str().into(), Arg::Text(&set), after_t.into(), after_id.into(), page.fetch().into()],
+        )
+        .await?;
+    Ok(rows.into_iter().map(WorkspaceView::from).collect())
+}
+
+pub async fn get(
+    db: &Db,
+    ws: &Authorized<InWorkspace>,
+    user: &UserId,
+) -> Result<Option<WorkspaceView>, ApiError> {
+    let row: Option<Row> = db
+        .first(
+            "d1: get workspace",
+            &format!("{SELECT} AND w.id = ?2"),
+            &[user.as_str().into(), ws.get().id.as_str().into()],
+        )
+        .await?;
+    Ok(row.map(WorkspaceView::from))
+}
+
+pub struct NewWorkspace {
+    pub name: Name,
+    pub slug: Slug,
+    pub timezone: Timezone,
+    pub require_approval: bool,
+}
+
+/// The workspace and its creator's OWNER membership, in one batch.
+pub async fn insert(
+    db: &Db,
+    creator: &Authorized<Creator>,
+    w: &NewWorkspace,
+    now: &str,
+) -> Result<WorkspaceView, ApiError> {
+    let id = WorkspaceId::generate();
+    let user = &creator.get().0;
+    db.batch(
+        "d1: insert workspace",
+        vec![
+            db.stmt(
+                "INSERT INTO workspaces (id, name, slug, timezone, require_approval, created_by, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+                &[
+                    id.as_str().into(),
+                    w.name.as_str().into(),
+                    w.slug.as_str().into(),
+                    w.timezone.as_str().into(),
+                    i64::from(w.require_approval).into(),
+                    user.as_str().into(),
+                    now.into(),
+                ],
+            )?,
+            db.stmt(
+                "INSERT INTO memberships (workspace_id, user_id, role, created_at) VALUES (?1, ?2, 'OWNER', ?3)",
+                &[id.as_str().into(), user.as_str().into(), now.into()],
+            )?,
+        ],
+    )
+    .await?;
+    Ok(WorkspaceView {
+        id: id.as_str().to_owned(),
+        name: w.name.as_str().to_owned(),
+        slug: w.slug.as_str().to_owned(),
+        timezone: w.timezone.as_str().to_owned(),
+        require_approval: w.require_approval,
+        created_at: now.to_owned(),
+        updated_at: now.to_owned(),
+        membership: Membership {
+            role: Role::Owner.as_str().to_owned(),
+            joined_at: now.to_owned(),
+        },
+    })
+}
+
+#[derive(Default)]
+pub struct WorkspacePatch {
+    pub name: Option<Name>,
+    pub timezone: Option<Timezone>,
+    pub require_approval: Option<bool>,
+}
+
+/// Changes only what the patch names; `COALESCE` keeps the rest.
+pub async fn update(
+    db: &Db,
+    ws: &Authorized<InWorkspace>,
+    p: &WorkspacePatch,
+    now: &str,
+) -> Result<usize, ApiError> {
+    db.run(
+        "d1: update workspace",
+        "UPDATE workspaces SET name = COALESCE(?2, name), timezone = COALESCE(?3, timezone),
+             require_approval = COALESCE(?4, require_approval), updated_at = ?5
+         WHERE id = ?1 AND deleted_at IS NULL",
+        &[
+            ws.get().id.as_str().into(),
+            p.name.as_ref().map(Name::as_str).into(),
+            p.timezone.as_ref().map(Timezone::as_str).into(),
+            p.require_approval.map_or(Arg::Null, |b| Arg::Int(b.into())),
+            now.into(),
+        ],
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct MemberId {
+    user_id: String,
+}
+
+/// Soft-deletes the workspace; returns its members, whose cached principals must go.
+pub async fn soft_delete(
+    db: &Db,
+    ws: &Authorized<InWorkspace>,
+    now: &str,
+) -> Result<Option<Vec<UserId>>, ApiError> {
+    let id = ws.get().id.as_str();
+    let results = db
+        .batch(
+            "d1: delete workspace",
+            vec![
+                db.stmt("UPDATE workspaces SET deleted_at = ?2, updated_at = ?2 WHERE id = ?1 AND deleted_at IS NULL", &[id.into(), now.into()])?,
+                db.stmt("SELECT user_id FROM memberships WHERE workspace_id = ?1", &[id.into()])?,
+            ],
+        )
+        .await?;
+    let mut it = results.into_iter();
+    let (Some(update), Some(members)) = (it.next(), it.next()) else {
+        return Err(ApiError::Internal(
+            "d1: delete workspace: short batch".into(),
+        ));
+    };
+    if super::changes(&update)? == 0 {
+        return Ok(None);
+    }
+    let members = super::rows::<MemberId>(Ok(members), "d1: members of deleted workspace")?;
+    Ok(Some(
+        members
+            .into_iter()
+            .filter_map(|m| UserId::parse(&m.user_id).ok())
+            .collect(),
+    ))
+}
