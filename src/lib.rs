@@ -24,6 +24,11 @@ async fn fetch(mut req: Request, env: Env, wait: Context) -> worker::Result<Resp
         Ok(ctx) => ctx,
         Err(e) => return Ok(respond::early_failure(&format!("request context: {e:?}"))),
     };
+    // Tests pin what a panic looks like from outside; this route exists only when the
+    // deployment sets ENABLE_PANIC_ROUTE=1 (the black-box suite does, wrangler.toml does not).
+    if ctx.path == "/api/v1/__test/panic" && ctx.var("ENABLE_PANIC_ROUTE").as_deref() == Some("1") {
+        panic!("forced panic for the test suite");
+    }
     let result = match router::resolve(&method, &ctx.path) {
         Ok(matched) => {
             ctx.log.borrow_mut().route = matched.template;

@@ -38,7 +38,7 @@ export async function startWorker(extra = {}) {
       { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
       { type: "CompiledWasm", include: ["**/*.wasm"] },
     ],
-    compatibilityDate: "2026-08-01",
+    compatibilityDate: "2026-04-01",
     d1Databases: { DB: "test-db" },
     kvNamespaces: ["AUTH_CACHE"],
     r2Buckets: ["MEDIA"],

@@ -6,7 +6,7 @@ use worker::Request;
 use crate::api::{page_reply, page_request, path_workspace};
 use crate::auth::cache;
 use crate::auth::credential::{CredentialKind, PlainToken};
-use crate::auth::principal::Principal;
+use crate::auth::principal::{Access, Principal};
 use crate::ctx::Ctx;
 use crate::domain::ids::{KeyId, WorkspaceId};
 use crate::domain::roles::Action;
@@ -42,6 +42,7 @@ fn expiry(ctx: &Ctx, f: &mut Fields) -> Option<Timestamp> {
 
 async fn mint(
     ctx: &Ctx,
+    session: &Principal,
     owner: &Authorized<SessionUser>,
     name: &Name,
     allow_list: Option<&[WorkspaceId]>,
@@ -62,6 +63,19 @@ async fn mint(
         &ctx.now().to_rfc3339(),
     )
     .await?;
+    // The session's principal holds the owner's live memberships, so the key's principal
+    // follows without D1: cache it now and the key's first request is served from cache.
+    let principal = Principal::resolve(
+        session.user_id.clone(),
+        session.email.clone(),
+        session.name.clone(),
+        CredentialKind::ApiKey,
+        view.id.clone(),
+        allow_list.map_or(Access::Full, |l| Access::Scoped(l.to_vec())),
+        session.workspaces.clone(),
+        expires_at.map(Timestamp::millis),
+    );
+    cache::remember(ctx, &token.hash(), &principal).await?;
     let location = format!("/api/v1/api-keys/{}", view.id);
     Ok(Reply::json(
         201,
@@ -114,7 +128,7 @@ pub async fn create_api_key(
         }
         (false, None) => None,
     };
-    mint(ctx, &owner, &name, allow_list.as_deref(), expires_at).await
+    mint(ctx, p, &owner, &name, allow_list.as_deref(), expires_at).await
 }
 
 /// `POST /workspaces/{id}/api-keys`: a key scoped to that one workspace.
@@ -131,7 +145,7 @@ pub async fn create_workspace_api_key(
     let name = f.required("name", |s| Name::parse(s, 100));
     let expires_at = expiry(ctx, &mut f);
     let ok = f.finish()?;
-    mint(ctx, &owner, &name.take(&ok), Some(&[ws]), expires_at).await
+    mint(ctx, p, &owner, &name.take(&ok), Some(&[ws]), expires_at).await
 }
 
 pub async fn list_api_keys(ctx: &Ctx, p: &Principal) -> Result<Reply, ApiError> {

@@ -124,6 +124,13 @@ async fn kv_put(ctx: &Ctx, hash: &KeyHash, p: &Principal) -> Result<(), ApiError
     put.ctx("kv: put principal")
 }
 
+/// Caches the principal of a credential just minted, so its first use needs no D1 read.
+pub async fn remember(ctx: &Ctx, hash: &KeyHash, p: &Principal) -> Result<(), ApiError> {
+    kv_put(ctx, hash, p).await?;
+    isolate_put(hash, p, now_ms());
+    Ok(())
+}
+
 /// Drops the cached principal of one credential (a revoked key, a logged-out session).
 pub async fn invalidate_hash(ctx: &Ctx, hash: &KeyHash) -> Result<(), ApiError> {
     ISOLATE.with(|m| m.borrow_mut().remove(hash.as_str()));
