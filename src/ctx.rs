@@ -80,6 +80,8 @@ pub struct Ctx {
     pub query: Vec<(String, String)>,
     pub workspace_header: Option<String>,
     pub authorization: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub method: String,
     pub log: RefCell<LogFields>,
 }
 
@@ -100,6 +102,8 @@ impl Ctx {
                 .collect(),
             workspace_header: headers.get("X-Workspace-Id").ok().flatten(),
             authorization: headers.get("Authorization").ok().flatten(),
+            idempotency_key: headers.get("Idempotency-Key").ok().flatten(),
+            method: req.method().to_string(),
             log: RefCell::default(),
             env,
             wait,

@@ -8,7 +8,9 @@ pub mod auth;
 pub mod ctx;
 pub mod domain;
 pub mod http;
+pub mod openapi;
 pub mod scope;
+pub mod seal;
 pub mod store;
 
 use worker::{event, Context, Env, Request, Response};

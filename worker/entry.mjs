@@ -1,22 +1,30 @@
 // The Worker's entry: the Rust worker built by worker-build, behind a last line of defence.
 //
 // Rust code answers every request with the API's JSON envelope, but a panic aborts the wasm
-// instance and surfaces here as a thrown error. This wrapper turns that into the same 500
-// envelope (never a stack trace) with a fresh request id, and logs it. worker-build's shim
-// then re-creates the wasm instance for the next request.
+// instance (panic = "abort"): the trap surfaces as a global `error` event, and the request's
+// promise would never settle. This wrapper races each request against that event and answers
+// with the same 500 envelope (never a stack trace, a fresh request id), and logs it.
+// worker-build's shim then re-creates the wasm instance for the next request.
 import { WorkerEntrypoint } from "cloudflare:workers";
 import RustWorker from "../build/index.js";
 
 const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+const inFlight = new Set();
+
+addEventListener("error", (event) => {
+  if (event.error instanceof WebAssembly.RuntimeError) {
+    for (const fail of inFlight) fail(event.error);
+  }
+});
 
 function requestId() {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
   return "req_" + Array.from(bytes, (b) => ALPHABET[b % 62]).join("");
 }
 
-function internalError(error) {
+function internalError(error, started) {
   const id = requestId();
-  console.error(JSON.stringify({ level: "error", requestId: id, status: 500, cause: "worker threw: " + String(error) }));
+  console.error(JSON.stringify({ level: "error", requestId: id, status: 500, cause: "worker trapped: " + String(error) }));
   const body = {
     statusCode: 500,
     code: "INTERNAL",
@@ -25,16 +33,27 @@ function internalError(error) {
   };
   return new Response(JSON.stringify(body), {
     status: 500,
-    headers: { "Content-Type": "application/json; charset=utf-8", "X-Request-Id": id, "Cache-Control": "no-store" },
+    headers: {
+      "Content-Type": "application/json; charset=utf-8",
+      "X-Request-Id": id,
+      "Server-Timing": `total;dur=${(Date.now() - started).toFixed(1)}`,
+      "Cache-Control": "no-store",
+    },
   });
 }
 
 export default class extends WorkerEntrypoint {
   async fetch(request) {
+    const started = Date.now();
+    let fail;
+    const trapped = new Promise((_, reject) => (fail = reject));
+    inFlight.add(fail);
     try {
-      return await new RustWorker(this.ctx, this.env).fetch(request);
+      return await Promise.race([new RustWorker(this.ctx, this.env).fetch(request), trapped]);
     } catch (error) {
-      return internalError(error);
+      return internalError(error, started);
+    } finally {
+      inFlight.delete(fail);
     }
   }
 }

@@ -3,6 +3,7 @@
 use serde::Serialize;
 use worker::Request;
 
+use crate::api::idempotency::refuse_for_secrets;
 use crate::api::{page_reply, page_request, path_workspace};
 use crate::auth::cache;
 use crate::auth::credential::{CredentialKind, PlainToken};
@@ -76,15 +77,14 @@ async fn mint(
         expires_at.map(Timestamp::millis),
     );
     cache::remember(ctx, &token.hash(), &principal).await?;
-    let location = format!("/api/v1/api-keys/{}", view.id);
-    Ok(Reply::json(
+    // No Location header: a key has no GET of its own; it is listed under GET /api-keys.
+    Reply::json(
         201,
         &Created {
             view,
             key: token.reveal(),
         },
-    )?
-    .header("Location", location))
+    )
 }
 
 pub async fn create_api_key(
@@ -93,6 +93,7 @@ pub async fn create_api_key(
     p: &Principal,
 ) -> Result<Reply, ApiError> {
     let owner = require_session(p)?;
+    refuse_for_secrets(ctx)?;
     let mut f = read_json(req).await?;
     let name = f.required("name", |s| Name::parse(s, 100));
     let access = f.optional("access", |s| match s {
@@ -139,6 +140,7 @@ pub async fn create_workspace_api_key(
     ws: &str,
 ) -> Result<Reply, ApiError> {
     let owner = require_session(p)?;
+    refuse_for_secrets(ctx)?;
     let mut f = read_json(req).await?;
     let ws = path_workspace(ctx, ws, f.workspace_id().as_deref())?;
     scope::check(p, &ws, Action::Read)?;

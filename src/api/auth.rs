@@ -3,6 +3,7 @@
 use serde_json::json;
 use worker::Request;
 
+use crate::api::idempotency::refuse_for_secrets;
 use crate::auth::cache;
 use crate::auth::credential::{Credential, CredentialKind, PlainToken};
 use crate::auth::password;
@@ -41,6 +42,7 @@ fn session_reply(status: u16, user: &UserView, m: Minted) -> Result<Reply, ApiEr
 }
 
 pub async fn signup(ctx: &Ctx, req: &mut Request) -> Result<Reply, ApiError> {
+    refuse_for_secrets(ctx)?;
     let mut f = read_json(req).await?;
     let email = f.required("email", Email::parse);
     let name = f.required("name", |s| Name::parse(s, 100));
@@ -68,6 +70,7 @@ pub async fn signup(ctx: &Ctx, req: &mut Request) -> Result<Reply, ApiError> {
 }
 
 pub async fn login(ctx: &Ctx, req: &mut Request) -> Result<Reply, ApiError> {
+    refuse_for_secrets(ctx)?;
     let mut f = read_json(req).await?;
     let email = f.required("email", Email::parse);
     let pass = f.required("password", |s| {

@@ -3,6 +3,7 @@
 
 use worker::Request;
 
+use crate::api::idempotency::once;
 use crate::api::{page_reply, page_request, path_workspace};
 use crate::auth::cache;
 use crate::auth::principal::Principal;
@@ -43,27 +44,30 @@ pub async fn add_member(
     if !ws.get().role.may_manage(role) {
         return Err(ApiError::RoleForbidden);
     }
-    let user = users::find_by_email(&ctx.db, &email)
-        .await?
-        .ok_or(ApiError::UserNotFound)?;
-    let user_id = UserId::parse(&user.id).ctx("stored user id")?;
-    let now = ctx.now().to_rfc3339();
-    store::add(&ctx.db, &ws, &user_id, role, &now).await?;
-    // A full-access key of the new member reaches this workspace from the next request on.
-    cache::invalidate_users(ctx, std::slice::from_ref(&user_id)).await?;
-    let view = MemberView {
-        user_id: user.id,
-        email: user.email,
-        name: user.name,
-        role: role.as_str().to_owned(),
-        joined_at: now,
-    };
-    let location = format!(
-        "/api/v1/workspaces/{}/members/{}",
-        ws.get().id,
-        view.user_id
-    );
-    Ok(Reply::json(201, &view)?.header("Location", location))
+    once(ctx, p, &ws, &ok, || async {
+        let user = users::find_by_email(&ctx.db, &email)
+            .await?
+            .ok_or(ApiError::UserNotFound)?;
+        let user_id = UserId::parse(&user.id).ctx("stored user id")?;
+        let now = ctx.now().to_rfc3339();
+        store::add(&ctx.db, &ws, &user_id, role, &now).await?;
+        // A full-access key of the new member reaches this workspace from the next request on.
+        cache::invalidate_users(ctx, std::slice::from_ref(&user_id)).await?;
+        let view = MemberView {
+            user_id: user.id,
+            email: user.email,
+            name: user.name,
+            role: role.as_str().to_owned(),
+            joined_at: now,
+        };
+        let location = format!(
+            "/api/v1/workspaces/{}/members/{}",
+            ws.get().id,
+            view.user_id
+        );
+        Ok(Reply::json(201, &view)?.header("Location", location))
+    })
+    .await
 }
 
 /// Checks a change against the rules and the member's current standing.

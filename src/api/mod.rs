@@ -3,9 +3,13 @@
 
 pub mod api_keys;
 pub mod auth;
+pub mod comments;
+pub mod idempotency;
 pub mod me;
 pub mod members;
+pub mod posts;
 pub mod service;
+pub mod social_accounts;
 pub mod workspaces;
 
 use worker::Request;
@@ -56,19 +60,49 @@ pub async fn dispatch(ctx: &Ctx, req: &mut Request, m: Matched) -> Result<Reply,
         Route::AddMember => members::add_member(ctx, req, who, &p[0]).await,
         Route::UpdateMember => members::update_member(ctx, req, who, &p[0], &p[1]).await,
         Route::RemoveMember => members::remove_member(ctx, who, &p[0], &p[1]).await,
+        Route::ListSocialAccounts => social_accounts::list_social_accounts(ctx, who).await,
+        Route::CreateSocialAccount => social_accounts::create_social_account(ctx, req, who).await,
+        Route::GetSocialAccount => social_accounts::get_social_account(ctx, who, &p[0]).await,
+        Route::DisconnectSocialAccount => {
+            social_accounts::disconnect_social_account(ctx, who, &p[0]).await
+        }
+        Route::ListPosts => posts::list_posts(ctx, who).await,
+        Route::CreatePost => posts::create_post(ctx, req, who).await,
+        Route::GetPost => posts::get_post(ctx, who, &p[0]).await,
+        Route::UpdatePost => posts::update_post(ctx, req, who, &p[0]).await,
+        Route::DeletePost => posts::delete_post(ctx, who, &p[0]).await,
+        Route::SchedulePost => posts::schedule_post(ctx, req, who, &p[0]).await,
+        Route::ReschedulePost => posts::reschedule_post(ctx, req, who, &p[0]).await,
+        Route::CancelPost => posts::cancel_post(ctx, who, &p[0]).await,
+        Route::RetryPost => posts::retry_post(ctx, who, &p[0]).await,
+        Route::ApprovePost => posts::approve_post(ctx, who, &p[0]).await,
+        Route::RequestChanges => posts::request_changes(ctx, req, who, &p[0]).await,
+        Route::ListComments => comments::list_comments(ctx, who).await,
+        Route::CommentOnPost => comments::comment_on_post(ctx, req, who, &p[0]).await,
+        Route::ReplyToComment => comments::reply_to_comment(ctx, req, who, &p[0]).await,
+        Route::MarkCommentRead => comments::mark_comment_read(ctx, who, &p[0]).await,
     }
 }
 
-/// The workspace a path-scoped request names. Query, header and body may name it too, but
-/// must agree with the path.
-pub fn path_workspace(ctx: &Ctx, path: &str, body: Option<&str>) -> Result<WorkspaceId, ApiError> {
+/// The workspace a request names, if any: `path` is the `{workspaceId}` segment or the
+/// workspace read out of a workspace-owned id; query, header and body may name it too, but
+/// all must agree.
+pub fn named(
+    ctx: &Ctx,
+    path: Option<&str>,
+    body: Option<&str>,
+) -> Result<Option<WorkspaceId>, ApiError> {
     named_workspace(Named {
-        path: Some(path),
+        path,
         query: ctx.query("workspaceId")?,
         header: ctx.workspace_header.as_deref(),
         body,
-    })?
-    .ok_or(ApiError::NotFound)
+    })
+}
+
+/// The workspace of a path-scoped request.
+pub fn path_workspace(ctx: &Ctx, path: &str, body: Option<&str>) -> Result<WorkspaceId, ApiError> {
+    named(ctx, Some(path), body)?.ok_or(ApiError::NotFound)
 }
 
 /// `limit` and `cursor` from the query.

@@ -5,12 +5,10 @@ use serde_json::json;
 use crate::http::error::ApiError;
 use crate::http::respond::Reply;
 
-pub const OPENAPI: &str = include_str!("../openapi.json");
-
 pub fn health() -> Result<Reply, ApiError> {
     Reply::json(200, &json!({ "status": "ok" }))
 }
 
 pub fn openapi() -> Result<Reply, ApiError> {
-    Ok(Reply::raw_json(OPENAPI))
+    Ok(Reply::raw_json(crate::openapi::DOCUMENT))
 }

@@ -2,7 +2,8 @@
 
 use worker::Request;
 
-use crate::api::{page_reply, page_request, path_workspace};
+use crate::api::idempotency::once;
+use crate::api::{named, page_reply, page_request, path_workspace};
 use crate::auth::cache;
 use crate::auth::principal::Principal;
 use crate::ctx::Ctx;
@@ -19,8 +20,10 @@ use crate::store::workspaces::{self as store, NewWorkspace, WorkspacePatch, Work
 pub const NAME_MAX: usize = 100;
 
 pub async fn list_workspaces(ctx: &Ctx, p: &Principal) -> Result<Reply, ApiError> {
+    // Naming a workspace (query or header) narrows the list to it, and is refused if foreign.
+    let named = named(ctx, None, None)?;
+    let scope = check_many(p, named.as_ref())?;
     let page = page_request(ctx)?;
-    let scope = check_many(p, None)?;
     let rows = store::list(&ctx.db, &scope, &p.user_id, &page).await?;
     page_reply(ctx, &page, rows, WorkspaceView::cursor)
 }
@@ -48,11 +51,14 @@ pub async fn create_workspace(
         timezone: timezone.unwrap_or_else(|| Timezone::parse("UTC").expect("UTC is a zone")),
         require_approval: require_approval.unwrap_or(false),
     };
-    let view = store::insert(&ctx.db, &creator, &w, &ctx.now().to_rfc3339()).await?;
-    // The creator's credentials now reach one more workspace.
-    cache::invalidate_users(ctx, std::slice::from_ref(&p.user_id)).await?;
-    let location = format!("/api/v1/workspaces/{}", view.id);
-    Ok(Reply::json(201, &view)?.header("Location", location))
+    once(ctx, p, &creator, &ok, || async {
+        let view = store::insert(&ctx.db, &creator, &w, &ctx.now().to_rfc3339()).await?;
+        // The creator's credentials now reach one more workspace.
+        cache::invalidate_users(ctx, std::slice::from_ref(&p.user_id)).await?;
+        let location = format!("/api/v1/workspaces/{}", view.id);
+        Ok(Reply::json(201, &view)?.header("Location", location))
+    })
+    .await
 }
 
 pub async fn get_workspace(ctx: &Ctx, p: &Principal, ws: &str) -> Result<Reply, ApiError> {

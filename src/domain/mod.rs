@@ -3,6 +3,8 @@
 //! Nothing here imports `worker`, so `cargo test` exercises all of it natively.
 
 pub mod ids;
+pub mod platform;
+pub mod post_state;
 pub mod roles;
 pub mod slug;
 pub mod text;

@@ -26,6 +26,23 @@ impl Name {
     }
 }
 
+/// Multi-line text a person wrote (a post, a caption, a comment): not blank, at most `max`
+/// characters, no control characters but newlines and tabs. Kept as written, untrimmed.
+pub fn long_text(s: &str, max: usize) -> Result<String, DomainError> {
+    if s.trim().is_empty() {
+        return Err(DomainError::new("must not be blank"));
+    }
+    if s.chars().count() > max {
+        return Err(DomainError::new("is too long"));
+    }
+    if s.chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(DomainError::new("must not contain control characters"));
+    }
+    Ok(s.to_owned())
+}
+
 /// An e-mail address, lowercased. Deliberately loose (one `@`, a dotted domain, no spaces):
 /// the real check is that mail arrives, which this API does not send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +113,17 @@ mod tests {
         assert!(Name::parse("é".repeat(11).as_str(), 10).is_err());
         assert!(Name::parse("   ", 10).is_err());
         assert!(Name::parse("a\u{0}b", 10).is_err());
+    }
+
+    #[test]
+    fn long_text_keeps_newlines_and_refuses_the_rest() {
+        assert_eq!(
+            long_text("Line 1\n\tLine 2 ", 20).unwrap(),
+            "Line 1\n\tLine 2 "
+        );
+        assert!(long_text(" \n ", 20).is_err());
+        assert!(long_text(&"é".repeat(21), 20).is_err());
+        assert!(long_text("bell\u{7}", 20).is_err());
     }
 
     #[test]

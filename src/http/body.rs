@@ -2,6 +2,7 @@
 //! into one `VALIDATION_FAILED` with `details`, and refuses fields the endpoint does not know.
 
 use serde_json::{Map, Value};
+use sha2::Digest;
 use worker::Request;
 
 use super::error::{ApiError, Context as _, FieldError};
@@ -24,7 +25,26 @@ pub async fn read_json(req: &mut Request) -> Result<Fields, ApiError> {
         });
     }
     let bytes = req.bytes().await.ctx("read request body")?;
+    // A body must say it is JSON: a form or text/plain body is what a cross-site form can send
+    // without a preflight, so refusing it closes that door (e.g. login CSRF).
+    let content_type = req.headers().get("Content-Type").ok().flatten();
+    if !bytes.iter().all(u8::is_ascii_whitespace) && !is_json(content_type.as_deref()) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
     Fields::from_bytes(&bytes)
+}
+
+/// `application/json` or any `application/*+json`, parameters (charset) allowed.
+pub fn is_json(content_type: Option<&str>) -> bool {
+    let Some(ct) = content_type else { return false };
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// A required field's value: readable once `Fields::finish` has confirmed that every
@@ -32,16 +52,26 @@ pub async fn read_json(req: &mut Request) -> Result<Fields, ApiError> {
 pub struct Required<T>(Option<T>);
 
 impl<T> Required<T> {
+    /// For readers of nested objects (see `optional_objects`), whose `finish` the enclosing
+    /// reader checks: the value, or `None` with the problem already recorded.
+    pub fn into_inner(self) -> Option<T> {
+        self.0
+    }
+
     pub fn take(self, _proof: &Checked) -> T {
         self.0
             .expect("Fields::finish refuses a body with a missing required field")
     }
 }
 
-/// Returned by `Fields::finish` when the body was valid.
-pub struct Checked(());
+/// Returned by `Fields::finish` when the body was valid; carries the body's SHA-256, which
+/// idempotency compares between a request and its replay.
+pub struct Checked {
+    pub fingerprint: String,
+}
 
 pub struct Fields {
+    fingerprint: String,
     map: Map<String, Value>,
     known: Vec<&'static str>,
     errors: Vec<FieldError>,
@@ -54,18 +84,20 @@ impl Fields {
                 limit: MAX_BODY_BYTES,
             });
         }
+        let fingerprint = hex::encode(sha2::Sha256::digest(bytes));
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Fields::new(Map::new()));
+            return Ok(Fields::new(Map::new(), fingerprint));
         }
         match serde_json::from_slice::<Value>(bytes) {
-            Ok(Value::Object(map)) => Ok(Fields::new(map)),
+            Ok(Value::Object(map)) => Ok(Fields::new(map, fingerprint)),
             Ok(_) => Err(ApiError::field("body", "must be a JSON object")),
             Err(e) => Err(ApiError::field("body", format!("is not valid JSON ({e})"))),
         }
     }
 
-    fn new(map: Map<String, Value>) -> Self {
+    fn new(map: Map<String, Value>, fingerprint: String) -> Self {
         Fields {
+            fingerprint,
             map,
             known: Vec::new(),
             errors: Vec::new(),
@@ -175,6 +207,62 @@ impl Fields {
         (out.len() == items.len()).then_some(out)
     }
 
+    /// Any JSON value (an object of platform options, opaque credentials), at most `max_bytes`
+    /// once serialised.
+    pub fn optional_json(&mut self, name: &'static str, max_bytes: usize) -> Option<Value> {
+        self.known.push(name);
+        match self.map.get(name) {
+            None | Some(Value::Null) => None,
+            Some(v) if v.to_string().len() > max_bytes => {
+                self.problem(name, format!("must be at most {max_bytes} bytes of JSON"));
+                None
+            }
+            Some(v) => Some(v.clone()),
+        }
+    }
+
+    /// An array of objects, each read by `item` with a `Fields` of its own whose problems are
+    /// reported as `name[i].field`.
+    pub fn optional_objects<T>(
+        &mut self,
+        name: &'static str,
+        max: usize,
+        item: impl Fn(&mut Fields) -> Option<T>,
+    ) -> Option<Vec<T>> {
+        self.known.push(name);
+        let items = match self.map.get(name) {
+            None | Some(Value::Null) => return None,
+            Some(Value::Array(items)) => items.clone(),
+            Some(_) => {
+                self.problem(name, "must be an array");
+                return None;
+            }
+        };
+        if items.len() > max {
+            self.problem(name, format!("must have at most {max} items"));
+            return None;
+        }
+        let mut out = Vec::with_capacity(items.len());
+        for (i, value) in items.into_iter().enumerate() {
+            let Value::Object(map) = value else {
+                self.problem(&format!("{name}[{i}]"), "must be an object");
+                continue;
+            };
+            let mut inner = Fields::new(map, String::new());
+            let parsed = item(&mut inner);
+            match inner.finish() {
+                Ok(_) => out.extend(parsed),
+                Err(ApiError::Validation(errors)) => {
+                    for e in errors {
+                        self.problem(&format!("{name}[{i}].{}", e.field), e.problem);
+                    }
+                }
+                Err(e) => self.problem(&format!("{name}[{i}]"), e.message()),
+            }
+        }
+        (out.len() == out.capacity()).then_some(out)
+    }
+
     /// Marks a field the endpoint refuses with a reason (e.g. an immutable one).
     pub fn forbid(&mut self, name: &'static str, problem: &'static str) {
         self.known.push(name);
@@ -201,7 +289,9 @@ impl Fields {
             self.problem(&k, "is not a field of this endpoint");
         }
         if self.errors.is_empty() {
-            Ok(Checked(()))
+            Ok(Checked {
+                fingerprint: self.fingerprint,
+            })
         } else {
             Err(ApiError::Validation(self.errors))
         }
@@ -231,6 +321,27 @@ mod tests {
             "must be a JSON object"
         );
         assert!(Fields::from_bytes(b"  ").is_ok());
+    }
+
+    #[test]
+    fn only_json_content_types_are_json() {
+        for ok in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "Application/JSON",
+            "application/merge-patch+json",
+        ] {
+            assert!(is_json(Some(ok)), "{ok}");
+        }
+        for bad in [
+            None,
+            Some("text/plain"),
+            Some("application/x-www-form-urlencoded"),
+            Some("multipart/form-data"),
+            Some("application/jsonp"),
+        ] {
+            assert!(!is_json(bad), "{bad:?}");
+        }
     }
 
     #[test]

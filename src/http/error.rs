@@ -28,7 +28,19 @@ pub enum ApiError {
     WorkspaceForbidden,
     RoleForbidden,
     WorkspaceConflict,
+    /// A route that needs a workspace was not given one.
+    WorkspaceRequired,
     Validation(Vec<FieldError>),
+    MustSpecifyExactlyOne,
+    AccountsSpanWorkspaces,
+    /// The resource's status does not allow the request (or a racing request won).
+    InvalidState {
+        current: String,
+    },
+    NothingToRetry,
+    ChannelAlreadyConnected,
+    IdempotencyKeyReused,
+    IdempotencyKeyInUse,
     NotFound,
     MethodNotAllowed {
         allow: String,
@@ -36,6 +48,7 @@ pub enum ApiError {
     PayloadTooLarge {
         limit: usize,
     },
+    UnsupportedMediaType,
     UserNotFound,
     EmailTaken,
     SlugTaken,
@@ -54,10 +67,19 @@ impl ApiError {
             ApiError::WorkspaceForbidden => "WORKSPACE_FORBIDDEN",
             ApiError::RoleForbidden => "ROLE_FORBIDDEN",
             ApiError::WorkspaceConflict => "WORKSPACE_CONFLICT",
+            ApiError::WorkspaceRequired => "WORKSPACE_REQUIRED",
             ApiError::Validation(_) => "VALIDATION_FAILED",
+            ApiError::MustSpecifyExactlyOne => "MUST_SPECIFY_EXACTLY_ONE",
+            ApiError::AccountsSpanWorkspaces => "ACCOUNTS_SPAN_WORKSPACES",
+            ApiError::InvalidState { .. } => "INVALID_STATE",
+            ApiError::NothingToRetry => "NOTHING_TO_RETRY",
+            ApiError::ChannelAlreadyConnected => "CHANNEL_ALREADY_CONNECTED",
+            ApiError::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
+            ApiError::IdempotencyKeyInUse => "IDEMPOTENCY_KEY_IN_USE",
             ApiError::NotFound => "NOT_FOUND",
             ApiError::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
             ApiError::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
+            ApiError::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             ApiError::UserNotFound => "USER_NOT_FOUND",
             ApiError::EmailTaken => "EMAIL_TAKEN",
             ApiError::SlugTaken => "SLUG_TAKEN",
@@ -73,14 +95,24 @@ impl ApiError {
             ApiError::SessionRequired | ApiError::WorkspaceForbidden | ApiError::RoleForbidden => {
                 403
             }
-            ApiError::WorkspaceConflict | ApiError::Validation(_) => 400,
+            ApiError::WorkspaceConflict
+            | ApiError::WorkspaceRequired
+            | ApiError::Validation(_)
+            | ApiError::MustSpecifyExactlyOne
+            | ApiError::AccountsSpanWorkspaces
+            | ApiError::NothingToRetry => 400,
             ApiError::NotFound | ApiError::UserNotFound => 404,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::EmailTaken
             | ApiError::SlugTaken
             | ApiError::AlreadyMember
-            | ApiError::LastOwner => 409,
+            | ApiError::LastOwner
+            | ApiError::InvalidState { .. }
+            | ApiError::ChannelAlreadyConnected
+            | ApiError::IdempotencyKeyReused
+            | ApiError::IdempotencyKeyInUse => 409,
             ApiError::PayloadTooLarge { .. } => 413,
+            ApiError::UnsupportedMediaType => 415,
             ApiError::Internal(_) => 500,
         }
     }
@@ -95,10 +127,19 @@ impl ApiError {
             ApiError::WorkspaceForbidden => "This credential cannot reach that workspace.".into(),
             ApiError::RoleForbidden => "Your role in this workspace does not allow this action.".into(),
             ApiError::WorkspaceConflict => "The request names more than one workspace.".into(),
+            ApiError::WorkspaceRequired => "Name the workspace: `workspaceId` in the body or query, or the `X-Workspace-Id` header.".into(),
             ApiError::Validation(_) => "The request is not valid; see `details`.".into(),
+            ApiError::MustSpecifyExactlyOne => "Give exactly one of `platforms` and `targets`.".into(),
+            ApiError::AccountsSpanWorkspaces => "All accounts of a post must belong to one workspace.".into(),
+            ApiError::InvalidState { current } => format!("Not possible while the post is {current}."),
+            ApiError::NothingToRetry => "No target of this post has failed, so there is nothing to retry.".into(),
+            ApiError::ChannelAlreadyConnected => "This workspace already has a live account on that platform.".into(),
+            ApiError::IdempotencyKeyReused => "This Idempotency-Key was used with a different request.".into(),
+            ApiError::IdempotencyKeyInUse => "A request with this Idempotency-Key is still being processed; retry shortly.".into(),
             ApiError::NotFound => "Nothing is here.".into(),
             ApiError::MethodNotAllowed { allow } => format!("Method not allowed here; allowed: {allow}."),
             ApiError::PayloadTooLarge { limit } => format!("The request body is larger than {limit} bytes."),
+            ApiError::UnsupportedMediaType => "Send the body as JSON, with `Content-Type: application/json`.".into(),
             ApiError::UserNotFound => "No user has that e-mail address; they must sign up first.".into(),
             ApiError::EmailTaken => "An account with that e-mail already exists.".into(),
             ApiError::SlugTaken => "That slug is taken.".into(),
@@ -133,10 +174,19 @@ pub const ALL_CODES: &[&str] = &[
     "WORKSPACE_FORBIDDEN",
     "ROLE_FORBIDDEN",
     "WORKSPACE_CONFLICT",
+    "WORKSPACE_REQUIRED",
     "VALIDATION_FAILED",
+    "MUST_SPECIFY_EXACTLY_ONE",
+    "ACCOUNTS_SPAN_WORKSPACES",
+    "INVALID_STATE",
+    "NOTHING_TO_RETRY",
+    "CHANNEL_ALREADY_CONNECTED",
+    "IDEMPOTENCY_KEY_REUSED",
+    "IDEMPOTENCY_KEY_IN_USE",
     "NOT_FOUND",
     "METHOD_NOT_ALLOWED",
     "PAYLOAD_TOO_LARGE",
+    "UNSUPPORTED_MEDIA_TYPE",
     "USER_NOT_FOUND",
     "EMAIL_TAKEN",
     "SLUG_TAKEN",
@@ -157,12 +207,23 @@ mod tests {
             ApiError::WorkspaceForbidden,
             ApiError::RoleForbidden,
             ApiError::WorkspaceConflict,
+            ApiError::WorkspaceRequired,
             ApiError::Validation(vec![]),
+            ApiError::MustSpecifyExactlyOne,
+            ApiError::AccountsSpanWorkspaces,
+            ApiError::InvalidState {
+                current: "DRAFT".into(),
+            },
+            ApiError::NothingToRetry,
+            ApiError::ChannelAlreadyConnected,
+            ApiError::IdempotencyKeyReused,
+            ApiError::IdempotencyKeyInUse,
             ApiError::NotFound,
             ApiError::MethodNotAllowed {
                 allow: "GET".into(),
             },
             ApiError::PayloadTooLarge { limit: 1 },
+            ApiError::UnsupportedMediaType,
             ApiError::UserNotFound,
             ApiError::EmailTaken,
             ApiError::SlugTaken,

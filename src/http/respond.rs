@@ -47,6 +47,40 @@ impl Reply {
         }
     }
 
+    /// A stored response, replayed for a repeated Idempotency-Key.
+    pub fn replay(status: u16, body: Option<String>, location: Option<String>) -> Reply {
+        let content_type = if body.is_some() {
+            "application/json; charset=utf-8"
+        } else {
+            ""
+        };
+        let mut r = Reply {
+            status,
+            body,
+            content_type,
+            headers: vec![("Idempotent-Replayed", "true".to_owned())],
+        };
+        if let Some(l) = location {
+            r.headers.push(("Location", l));
+        }
+        r
+    }
+
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    pub fn body(&self) -> Option<&str> {
+        self.body.as_deref()
+    }
+
+    pub fn location(&self) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == "Location")
+            .map(|(_, v)| v.as_str())
+    }
+
     pub fn header(mut self, name: &'static str, value: String) -> Reply {
         self.headers.push((name, value));
         self
@@ -68,8 +102,10 @@ fn envelope(ctx: &Ctx, e: &ApiError) -> String {
         "message": e.message(),
         "requestId": ctx.request_id.as_str(),
     });
-    if let ApiError::Validation(details) = e {
-        body["details"] = json!(details);
+    match e {
+        ApiError::Validation(details) => body["details"] = json!(details),
+        ApiError::InvalidState { current } => body["currentStatus"] = json!(current),
+        _ => {}
     }
     body.to_string()
 }

@@ -28,6 +28,25 @@ pub enum Route {
     AddMember,
     UpdateMember,
     RemoveMember,
+    ListSocialAccounts,
+    CreateSocialAccount,
+    GetSocialAccount,
+    DisconnectSocialAccount,
+    ListPosts,
+    CreatePost,
+    GetPost,
+    UpdatePost,
+    DeletePost,
+    SchedulePost,
+    ReschedulePost,
+    CancelPost,
+    RetryPost,
+    ApprovePost,
+    RequestChanges,
+    ListComments,
+    CommentOnPost,
+    ReplyToComment,
+    MarkCommentRead,
 }
 
 /// (method, path under `/api/v1`, route). `{…}` segments are parameters, passed to handlers
@@ -81,6 +100,37 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
         "/workspaces/{workspaceId}/members/{userId}",
         Route::RemoveMember,
     ),
+    ("GET", "/social-accounts", Route::ListSocialAccounts),
+    ("POST", "/social-accounts", Route::CreateSocialAccount),
+    (
+        "GET",
+        "/social-accounts/{accountId}",
+        Route::GetSocialAccount,
+    ),
+    (
+        "DELETE",
+        "/social-accounts/{accountId}",
+        Route::DisconnectSocialAccount,
+    ),
+    ("GET", "/posts", Route::ListPosts),
+    ("POST", "/posts", Route::CreatePost),
+    ("GET", "/posts/{postId}", Route::GetPost),
+    ("PATCH", "/posts/{postId}", Route::UpdatePost),
+    ("DELETE", "/posts/{postId}", Route::DeletePost),
+    ("POST", "/posts/{postId}/schedule", Route::SchedulePost),
+    ("POST", "/posts/{postId}/reschedule", Route::ReschedulePost),
+    ("POST", "/posts/{postId}/cancel", Route::CancelPost),
+    ("POST", "/posts/{postId}/retry", Route::RetryPost),
+    ("POST", "/posts/{postId}/approve", Route::ApprovePost),
+    (
+        "POST",
+        "/posts/{postId}/request-changes",
+        Route::RequestChanges,
+    ),
+    ("POST", "/posts/{postId}/comments", Route::CommentOnPost),
+    ("GET", "/comments", Route::ListComments),
+    ("POST", "/comments/{commentId}/reply", Route::ReplyToComment),
+    ("POST", "/comments/{commentId}/read", Route::MarkCommentRead),
 ];
 
 /// A matched route with its path parameters and its template (for the log line).
@@ -153,6 +203,9 @@ mod tests {
                     .replace("{workspaceId}", "ws_x")
                     .replace("{keyId}", "key_y")
                     .replace("{userId}", "usr_z")
+                    .replace("{postId}", "post_p")
+                    .replace("{accountId}", "soc_a")
+                    .replace("{commentId}", "cmt_c")
             );
             let m = resolve(method, &path).unwrap();
             assert_eq!(m.route, *route, "{method} {template}");

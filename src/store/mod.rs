@@ -4,8 +4,12 @@
 //! every statement by `workspace_id`.
 
 pub mod api_keys;
+pub mod comments;
+pub mod idempotency;
 pub mod members;
+pub mod posts;
 pub mod principals;
+pub mod social_accounts;
 pub mod users;
 pub mod workspaces;
 
@@ -19,6 +23,7 @@ use crate::http::error::{ApiError, Context as _};
 /// A value bound to a statement parameter.
 pub enum Arg<'a> {
     Text(&'a str),
+    Owned(String),
     Int(i64),
     Null,
 }
@@ -51,6 +56,7 @@ impl From<&Arg<'_>> for JsValue {
     fn from(a: &Arg<'_>) -> Self {
         match a {
             Arg::Text(s) => JsValue::from_str(s),
+            Arg::Owned(s) => JsValue::from_str(s),
             // D1 numbers are JS numbers; every integer we bind is far inside 2^53.
             Arg::Int(n) => JsValue::from_f64(*n as f64),
             Arg::Null => JsValue::NULL,
@@ -163,6 +169,9 @@ fn on_constraint(e: worker::Error, step: &'static str) -> ApiError {
         if text.contains("memberships.workspace_id") {
             return ApiError::AlreadyMember;
         }
+        if text.contains("social_accounts.workspace_id") {
+            return ApiError::ChannelAlreadyConnected;
+        }
     }
     ApiError::Internal(format!("{step}: {text}"))
 }
@@ -171,4 +180,10 @@ fn on_constraint(e: worker::Error, step: &'static str) -> ApiError {
 /// statement serves any number of ids without meeting D1's 100-parameter limit.
 pub fn json_list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
     serde_json::to_string(&items.into_iter().collect::<Vec<_>>()).unwrap_or_else(|_| "[]".into())
+}
+
+/// SQLite booleans are integers; read them as `bool`.
+pub fn bool_from_int<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    let n: i64 = serde::Deserialize::deserialize(d)?;
+    Ok(n != 0)
 }

@@ -1,0 +1,379 @@
+//! Posts and their targets. Every status change is one conditional `UPDATE … WHERE status IN
+//! (…)`; statements batched after it (targets, comments) are guarded by the post's `revision`,
+//! so they apply only if that update won. The batch ends by reading the post back, so the
+//! caller learns in one round trip whether it won and what the post looks like now.
+
+use serde::Deserialize;
+use serde_json::Value;
+use worker::D1PreparedStatement;
+
+use super::{json_list, rows, Arg, Db};
+use crate::domain::ids::{MediaId, PostId, SocialAccountId, TargetId, WorkspaceId};
+use crate::domain::post_state::PostStatus;
+use crate::http::error::{ApiError, Context as _};
+use crate::http::page::{Cursor, PageRequest};
+use crate::scope::{Authorized, InWorkspace};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Row {
+    id: String,
+    workspace_id: String,
+    content: String,
+    status: String,
+    scheduled_for: Option<String>,
+    media_ids: String,
+    created_by: String,
+    created_at: String,
+    updated_at: String,
+    approved_by: Option<String>,
+    approved_at: Option<String>,
+    targets: String,
+}
+
+/// A post as the API shows it, with its targets.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PostView {
+    pub id: String,
+    pub workspace_id: String,
+    pub content: String,
+    pub status: String,
+    pub scheduled_for: Option<String>,
+    pub media_ids: Value,
+    pub created_by: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub approved_by: Option<String>,
+    pub approved_at: Option<String>,
+    pub targets: Value,
+}
+
+impl TryFrom<Row> for PostView {
+    type Error = ApiError;
+    fn try_from(r: Row) -> Result<Self, ApiError> {
+        Ok(PostView {
+            media_ids: serde_json::from_str(&r.media_ids).ctx("stored media ids")?,
+            targets: serde_json::from_str(&r.targets).ctx("stored targets")?,
+            id: r.id,
+            workspace_id: r.workspace_id,
+            content: r.content,
+            status: r.status,
+            scheduled_for: r.scheduled_for,
+            created_by: r.created_by,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            approved_by: r.approved_by,
+            approved_at: r.approved_at,
+        })
+    }
+}
+
+impl PostView {
+    pub fn cursor(&self) -> Cursor {
+        Cursor {
+            created_at: self.created_at.clone(),
+            id: self.id.clone(),
+        }
+    }
+
+    pub fn status(&self) -> Result<PostStatus, ApiError> {
+        PostStatus::parse(&self.status).ctx("stored post status")
+    }
+}
+
+const SELECT: &str = "SELECT p.id, p.workspace_id AS workspaceId, p.content, p.status, p.scheduled_for AS scheduledFor,
+        p.media_ids AS mediaIds, p.created_by AS createdBy, p.created_at AS createdAt, p.updated_at AS updatedAt,
+        p.approved_by AS approvedBy, p.approved_at AS approvedAt,
+        (SELECT json_group_array(json_object(
+            'id', t.id, 'accountId', t.account_id, 'platform', a.platform,
+            'captionOverride', t.caption_override, 'firstComment', t.first_comment,
+            'mediaIds', json(t.media_ids), 'platformOptions', json(t.platform_options),
+            'status', t.status, 'error', t.error, 'publishedAt', t.published_at))
+         FROM (SELECT * FROM post_targets WHERE workspace_id = p.workspace_id AND post_id = p.id ORDER BY position) t
+         JOIN social_accounts a ON a.id = t.account_id AND a.workspace_id = t.workspace_id) AS targets
+     FROM posts p";
+
+fn view_stmt(db: &Db, ws: &WorkspaceId, post: &PostId) -> Result<D1PreparedStatement, ApiError> {
+    db.stmt(
+        &format!("{SELECT} WHERE p.id = ?1 AND p.workspace_id = ?2 AND p.deleted_at IS NULL"),
+        &[post.as_str().into(), ws.as_str().into()],
+    )
+}
+
+fn view_of(result: Option<worker::D1Result>) -> Result<Option<PostView>, ApiError> {
+    let result = result.ok_or_else(|| ApiError::Internal("d1: post batch: short".into()))?;
+    rows::<Row>(Ok(result), "d1: read post")?
+        .into_iter()
+        .next()
+        .map(PostView::try_from)
+        .transpose()
+}
+
+pub async fn get(
+    db: &Db,
+    ws: &Authorized<InWorkspace>,
+    post: &PostId,
+) -> Result<Option<PostView>, ApiError> {
+    let results = db
+        .batch("d1: get post", vec![view_stmt(db, &ws.get().id, post)?])
+        .await?;
+    view_of(results.into_iter().next())
+}
+
+/// Filters of `GET /posts`.
+pub struct ListFilter<'a> {
+    pub status: Option<PostStatus>,
+    pub from: Option<&'a str>,
+    pub to: Option<&'a str>,
+}
+
+/// Newest first over every workspace in scope: one statement, whatever their number.
+pub async fn list(
+    db: &Db,
+    scope: &Authorized<Vec<WorkspaceId>>,
+    f: &ListFilter<'_>,
+    page: &PageRequest,
+) -> Result<Vec<PostView>, ApiError> {
+    let set = json_list(scope.get().iter().map(WorkspaceId::as_str));
+    let (before_t, before_id) = page.after.as_ref().map_or((None, None), |c| {
+        (Some(c.created_at.as_str()), Some(c.id.as_str()))
+    });
+    let rows: Vec<Row> = db
+        .all(
+            "d1: list posts",
+            &format!(
+                "{SELECT} WHERE p.workspace_id IN (SELECT value FROM json_each(?1)) AND p.deleted_at IS NULL
+                   AND (?2 IS NULL OR (p.created_at, p.id) < (?2, ?3))
+                   AND (?4 IS NULL OR p.status = ?4)
+                   AND (?5 IS NULL OR p.scheduled_for >= ?5)
+                   AND (?6 IS NULL OR p.scheduled_for < ?6)
+                 ORDER BY p.created_at DESC, p.id DESC LIMIT ?7"
+            ),
+            &[
+                Arg::Text(&set),
+                before_t.into(),
+                before_id.into(),
+                f.status.map(PostStatus::as_str).into(),
+                f.from.into(),
+                f.to.into(),
+                page.fetch().into(),
+            ],
+        )
+        .await?;
+    rows.into_iter().map(PostView::try_from).collect()
+}
+
+/// One target of a post, as validated.
+pub struct TargetInput {
+    pub account_id: SocialAccountId,
+    pub caption_override: Option<String>,
+    pub first_comment: Option<String>,
+    pub media_ids: Option<Vec<MediaId>>,
+    pub platform_options: Option<Value>,
+}
+
+#[derive(Deserialize)]
+pub struct AccountState {
+    pub id: String,
+    pub status: String,
+}
+
+#[derive(Deserialize)]
+struct Approval {
+    require_approval: i64,
+}
+
+/// The live accounts among `ids` in the workspace, and whether it requires approval.
+pub async fn accounts_and_policy(
+    db: &Db,
+    ws: &Authorized<InWorkspace>,
+    ids: &[&SocialAccountId],
+) -> Result<(Vec<AccountState>, bool), ApiError> {
+    let wid = ws.get().id.as_str();
+    let list = json_list(ids.iter().map(|a| a.as_str()));
+    let results = db
+        .batch(
+            "d1: accounts of post",
+            vec![
+                db.stmt("SELECT require_approval FROM workspaces WHERE id = ?1 AND deleted_at IS NULL", &[wid.into()])?,
+                db.stmt(
+                    "SELECT id, status FROM social_accounts WHERE workspace_id = ?1 AND id IN (SELECT value FROM json_each(?2))",
+                    &[wid.into(), Arg::Text(&list)],
+                )?,
+            ],
+        )
+        .await?;
+    let mut it = results.into_iter();
+    let (Some(policy), Some(accounts)) = (it.next(), it.next()) else {
+        return Err(ApiError::Internal(
+            "d1: accounts of post: short batch".into(),
+        ));
+    };
+    let approval = rows::<Approval>(Ok(policy), "d1: read approval policy")?
+        .first()
+        .is_some_and(|a| a.require_approval != 0);
+    Ok((rows(Ok(accounts), "d1: read accounts")?, approval))
+}
+
+fn json_ids(ids: &[MediaId]) -> String {
+    json_list(ids.iter().map(MediaId::as_str))
+}
+
+/// Insert statements for targets. `guarded`: only if the post's revision is this request's.
+fn target_stmts(
+    db: &Db,
+    ws: &WorkspaceId,
+    post: &PostId,
+    targets: &[TargetInput],
+    revision: &str,
+    now: &str,
+) -> Result<Vec<D1PreparedStatement>, ApiError> {
+    targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let media = t.media_ids.as_deref().map(json_ids);
+            let options = t.platform_options.as_ref().map(Value::to_string);
+            db.stmt(
+                "INSERT INTO post_targets (id, workspace_id, post_id, account_id, position, caption_override, first_comment, media_ids, platform_options, status, created_at)
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'PENDING', ?10
+                 WHERE EXISTS (SELECT 1 FROM posts WHERE id = ?3 AND workspace_id = ?2 AND revision = ?11)",
+                &[
+                    TargetId::generate_in(ws).as_str().into(),
+                    ws.as_str().into(),
+                    post.as_str().into(),
+                    t.account_id.as_str().into(),
+                    Arg::Int(i as i64),
+                    t.caption_override.as_deref().into(),
+                    t.first_comment.as_deref().into(),
+                    media.as_deref().into(),
+                    options.as_deref().into(),
+                    now.into(),
+                    revision.into(),
+                ],
+            )
+        })
+        .collect()
+}
+
+pub struct NewPost<'a> {
+    pub id: &'a PostId,
+    pub content: &'a str,
+    pub media_ids: &'a [MediaId],
+    pub scheduled_for: Option<&'a str>,
+    pub status: PostStatus,
+    pub created_by: &'a str,
+    pub targets: &'a [TargetInput],
+}
+
+/// The post and all its targets in one batch, read back at its end.
+pub async fn insert(
+    db: &Db,
+    ws: &Authorized<InWorkspace>,
+    p: NewPost<'_>,
+    revision: &str,
+    now: &str,
+) -> Result<PostView, ApiError> {
+    let wid = &ws.get().id;
+    let media = json_ids(p.media_ids);
+    let mut stmts = vec![db.stmt(
+        "INSERT INTO posts (id, workspace_id, content, status, scheduled_for, media_ids, created_by, created_at, updated_at, revision)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)",
+        &[
+            p.id.as_str().into(),
+            wid.as_str().into(),
+            p.content.into(),
+            p.status.as_str().into(),
+            p.scheduled_for.into(),
+            Arg::Text(&media),
+            p.created_by.into(),
+            now.into(),
+            revision.into(),
+        ],
+    )?];
+    stmts.extend(target_stmts(db, wid, p.id, p.targets, revision, now)?);
+    stmts.push(view_stmt(db, wid, p.id)?);
+    let results = db.batch("d1: insert post", stmts).await?;
+    view_of(results.into_iter().last())?
+        .ok_or_else(|| ApiError::Internal("d1: insert post: not read back".into()))
+}
+
+/// A conditional change to one post.
+pub struct Change<'a> {
+    /// The statuses the change may start from.
+    pub from: &'a [PostStatus],
+    /// `SET` assignments; their parameters are numbered from `?6`.
+    pub set: &'a str,
+    pub args: Vec<Arg<'a>>,
+    /// More conditions on the post row (same parameters as `set`).
+    pub also_where: &'a str,
+    /// Statements to run only if the change won; `?1` post, `?2` workspace, `?3` revision,
+    /// `?4` now, their own parameters from `?5`.
+    pub then: Vec<(&'a str, Vec<Arg<'a>>)>,
+    /// Replace the targets wholesale (guarded likewise).
+    pub replace_targets: Option<&'a [TargetInput]>,
+}
+
+/// The outcome of a change: whether it won, and the post as it stands after the batch
+/// (`None`: no such live post in the workspace).
+pub struct Applied {
+    pub won: bool,
+    pub post: Option<PostView>,
+}
+
+pub async fn apply(
+    db: &Db,
+    ws: &Authorized<InWorkspace>,
+    post: &PostId,
+    c: Change<'_>,
+    revision: &str,
+    now: &str,
+) -> Result<Applied, ApiError> {
+    let wid = &ws.get().id;
+    let from = json_list(c.from.iter().map(|s| s.as_str()));
+    let mut args = vec![
+        Arg::Text(post.as_str()),
+        Arg::Text(wid.as_str()),
+        Arg::Text(revision),
+        Arg::Text(now),
+        Arg::Text(&from),
+    ];
+    args.extend(c.args);
+    let mut stmts = vec![db.stmt(
+        &format!(
+            "UPDATE posts SET {}, revision = ?3, updated_at = ?4
+             WHERE id = ?1 AND workspace_id = ?2 AND deleted_at IS NULL AND status IN (SELECT value FROM json_each(?5)) {}",
+            c.set, c.also_where
+        ),
+        &args,
+    )?];
+    for (sql, own) in c.then {
+        let mut a = vec![
+            Arg::Text(post.as_str()),
+            Arg::Text(wid.as_str()),
+            Arg::Text(revision),
+            Arg::Text(now),
+        ];
+        a.extend(own);
+        stmts.push(db.stmt(&format!("{sql} AND EXISTS (SELECT 1 FROM posts WHERE id = ?1 AND workspace_id = ?2 AND revision = ?3 AND updated_at = ?4)"), &a)?);
+    }
+    if let Some(targets) = c.replace_targets {
+        stmts.push(db.stmt(
+            "DELETE FROM post_targets WHERE post_id = ?1 AND workspace_id = ?2
+               AND EXISTS (SELECT 1 FROM posts WHERE id = ?1 AND workspace_id = ?2 AND revision = ?3)",
+            &[post.as_str().into(), wid.as_str().into(), revision.into()],
+        )?);
+        stmts.extend(target_stmts(db, wid, post, targets, revision, now)?);
+    }
+    stmts.push(view_stmt(db, wid, post)?);
+    let results = db.batch("d1: change post", stmts).await?;
+    let won = match results.first() {
+        Some(r) => super::changes(r)? == 1,
+        None => false,
+    };
+    Ok(Applied {
+        won,
+        post: view_of(results.into_iter().last())?,
+    })
+}

@@ -1,0 +1,174 @@
+// Cross-workspace isolation: every path-scoped route × every credential × a real foreign
+// workspace and a ghost one. Each refusal is 403 at the edge (no d1), says the same thing
+// whether or not the workspace exists, and changes nothing.
+import { test, before, after, describe } from "node:test";
+import assert from "node:assert/strict";
+import { startWorker, assertError, assertNoD1, withoutRequestId, ghostWorkspaceId } from "./helpers.mjs";
+
+const SESSION_ONLY = true;
+
+/**
+ * One line per route: [method, path, body, sessionOnly]. In the path, `{ws}` is the target
+ * workspace, `{member}` a member of the real target, `{me}` the caller's own user and `{key}`
+ * a live key scoped to the real target. `body` may be a function of the personas.
+ */
+const ROUTES = [
+  ["GET", "/workspaces/{ws}"],
+  ["PATCH", "/workspaces/{ws}", { name: "Taken over", requireApproval: true }],
+  ["DELETE", "/workspaces/{ws}", undefined, SESSION_ONLY],
+  ["GET", "/workspaces/{ws}/members"],
+  ["POST", "/workspaces/{ws}/members", (p) => ({ email: p.owner.email, role: "OWNER" }), SESSION_ONLY],
+  ["PATCH", "/workspaces/{ws}/members/{member}", { role: "MEMBER" }, SESSION_ONLY],
+  ["DELETE", "/workspaces/{ws}/members/{member}", undefined, SESSION_ONLY],
+  ["DELETE", "/workspaces/{ws}/members/{me}", undefined, SESSION_ONLY],
+  ["POST", "/workspaces/{ws}/api-keys", { name: "back door" }, SESSION_ONLY],
+  ["DELETE", "/workspaces/{ws}/api-keys/{key}", undefined, SESSION_ONLY],
+];
+
+/** Who knocks, with what, at which real workspace (`foreign` is the stranger's). */
+const CALLERS = [
+  { name: "the owner's session", credential: "session", isKey: false, target: "foreign" },
+  { name: "a full key", credential: "fullKey", isKey: true, target: "foreign" },
+  { name: "a scoped key", credential: "scopedKey", isKey: true, target: "foreign" },
+  { name: "a scoped key, at its owner's other workspace", credential: "scopedKey", isKey: true, target: "ws2" },
+];
+
+let app;
+before(async () => { app = await startWorker(); });
+after(() => app.dispose());
+
+const all = async (sql, ...args) => (await app.db.prepare(sql).bind(...args).all()).results;
+
+/** Every row a refusal could have touched (`last_used_at` aside: any authenticated use sets it). */
+async function snapshot() {
+  return {
+    users: await all("SELECT * FROM users ORDER BY id"),
+    sessions: await all("SELECT * FROM sessions ORDER BY id"),
+    workspaces: await all("SELECT * FROM workspaces ORDER BY id"),
+    memberships: await all("SELECT * FROM memberships ORDER BY workspace_id, user_id"),
+    apiKeys: await all(
+      "SELECT id, user_id, name, prefix, key_hash, access, workspace_ids, created_at, expires_at, revoked_at FROM api_keys ORDER BY id",
+    ),
+  };
+}
+
+async function counts() {
+  return { workspaces: await app.count("workspaces"), memberships: await app.count("memberships"), apiKeys: await app.count("api_keys") };
+}
+
+/** Personas, plus for each possible target a member and a live key scoped to it. */
+async function world() {
+  const p = await app.personas();
+  const mintFor = async (token, ws) => {
+    const res = await app.post(`/workspaces/${ws.id}/api-keys`, { name: "scoped to target" }, { token });
+    assert.equal(res.status, 201, res.text);
+    return res.body;
+  };
+  const targets = {
+    foreign: { ws: p.foreign, member: p.stranger.user.id, key: await mintFor(p.stranger.token, p.foreign) },
+    ws2: { ws: p.ws2, member: p.owner.user.id, key: await mintFor(p.session, p.ws2) },
+  };
+  return { p, targets };
+}
+
+function fill(path, values) {
+  return path.replace(/\{(\w+)\}/g, (_, name) => {
+    assert.ok(values[name], `no value for {${name}}`);
+    return values[name];
+  });
+}
+
+describe("isolation: path-scoped routes refuse foreign and ghost workspaces alike", () => {
+  for (const [method, path, body, sessionOnly = false] of ROUTES) {
+    describe(`${method} ${path}`, () => {
+      for (const caller of CALLERS) {
+        const code = caller.isKey && sessionOnly ? "SESSION_REQUIRED" : "WORKSPACE_FORBIDDEN";
+        test(`${caller.name} gets 403 ${code} with no d1, the same body for a ghost, and nothing changes`, async () => {
+          const { p, targets } = await world();
+          const token = p[caller.credential];
+          const target = targets[caller.target];
+          // Resolve the credential once, so what follows is served from the principal cache.
+          const me = await app.get("/me", { token });
+          assert.equal(me.status, 200, me.text);
+          const values = { member: target.member, me: p.owner.user.id, key: target.key.id };
+          const payload = typeof body === "function" ? body(p) : body;
+
+          const beforeRows = await snapshot();
+          const beforeCounts = await counts();
+          const targetRow = await all("SELECT * FROM workspaces WHERE id = ?", target.ws.id);
+
+          const real = await app.request(method, fill(path, { ...values, ws: target.ws.id }), { token, body: payload });
+          const ghost = await app.request(method, fill(path, { ...values, ws: ghostWorkspaceId() }), { token, body: payload });
+          for (const res of [real, ghost]) {
+            assertError(res, 403, code);
+            assertNoD1(res);
+          }
+          assert.equal(withoutRequestId(real.text), withoutRequestId(ghost.text));
+          assert.equal(real.headers.get("content-type"), ghost.headers.get("content-type"));
+
+          assert.deepEqual(await counts(), beforeCounts);
+          assert.deepEqual(await all("SELECT * FROM workspaces WHERE id = ?", target.ws.id), targetRow);
+          assert.deepEqual(await snapshot(), beforeRows);
+          // The key scoped to the target is still live.
+          assert.equal((await app.get("/me", { token: target.key.key })).status, 200);
+        });
+      }
+    });
+  }
+});
+
+describe("isolation: lists show only what the credential reaches", () => {
+  test("GET /workspaces with a scoped key lists only its allow-list, never ws2 or the foreign workspace", async () => {
+    const p = await app.personas();
+    const res = await app.get("/workspaces", { token: p.scopedKey });
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.body.map((w) => w.id), [p.ws1.id]);
+    assert.ok(!res.text.includes(p.ws2.id));
+    assert.ok(!res.text.includes(p.foreign.id));
+    for (const query of ["?limit=1", "?limit=200"]) {
+      const page = await app.get(`/workspaces${query}`, { token: p.scopedKey });
+      assert.equal(page.status, 200, page.text);
+      assert.deepEqual(page.body.map((w) => w.id), [p.ws1.id]);
+      assert.equal(page.headers.get("link"), null);
+    }
+  });
+
+  test("GET /workspaces with a full key or the session lists the owner's workspaces, oldest first, never the foreign one", async () => {
+    const p = await app.personas();
+    for (const token of [p.fullKey, p.session]) {
+      const res = await app.get("/workspaces", { token });
+      assert.equal(res.status, 200, res.text);
+      assert.deepEqual(res.body.map((w) => w.id), [p.ws1.id, p.ws2.id]);
+      assert.ok(!res.text.includes(p.foreign.id));
+    }
+  });
+
+  test("the stranger's workspaces never show their rows to the owner's credentials", async () => {
+    const p = await app.personas();
+    for (const token of [p.session, p.fullKey, p.scopedKey]) {
+      const res = await app.get(`/workspaces/${p.ws1.id}/members`, { token });
+      assert.equal(res.status, 200, res.text);
+      assert.deepEqual(res.body.map((m) => m.userId), [p.owner.user.id]);
+      assert.ok(!res.text.includes(p.stranger.user.id));
+      assert.ok(!res.text.includes(p.stranger.email));
+    }
+  });
+});
+
+describe("isolation: a workspace named twice must agree", () => {
+  test("a path in scope with a foreign workspace in the query, header or body is 400 WORKSPACE_CONFLICT, no d1, nothing changed", async () => {
+    const p = await app.personas();
+    await app.get("/me", { token: p.fullKey });
+    const before = await snapshot();
+    const path = `/workspaces/${p.ws1.id}`;
+    for (const res of [
+      await app.get(`${path}?workspaceId=${p.foreign.id}`, { token: p.fullKey }),
+      await app.get(path, { token: p.fullKey, headers: { "X-Workspace-Id": p.foreign.id } }),
+      await app.patch(path, { name: "Renamed", workspaceId: p.foreign.id }, { token: p.fullKey }),
+    ]) {
+      assertError(res, 400, "WORKSPACE_CONFLICT");
+      assertNoD1(res);
+    }
+    assert.deepEqual(await snapshot(), before);
+  });
+});
