@@ -1,6 +1,7 @@
 //! The OpenAPI 3.1 document, served verbatim at `GET /api/v1/openapi.json`, and the contract
-//! test that keeps it in step with the route table (`http::router::ROUTES`) and the error codes
-//! (`http::error::ALL_CODES`).
+//! test that keeps it in step with the route table (`http::router::ROUTES`), the error codes
+//! (`http::error::ALL_CODES`) and what each handler does with the request (needs a credential,
+//! reads a JSON body or the raw body, takes an `Idempotency-Key`).
 
 pub const DOCUMENT: &str = include_str!("openapi.json");
 
@@ -92,9 +93,24 @@ mod tests {
             ApiError::WorkspaceForbidden,
             ApiError::RoleForbidden,
             ApiError::WorkspaceConflict,
+            ApiError::WorkspaceRequired,
             ApiError::Validation(vec![]),
+            ApiError::MustSpecifyExactlyOne,
+            ApiError::AccountsSpanWorkspaces,
+            ApiError::InvalidState {
+                current: String::new(),
+            },
+            ApiError::NothingToRetry,
+            ApiError::ChannelAlreadyConnected,
+            ApiError::IdempotencyKeyReused,
+            ApiError::IdempotencyKeyInUse,
             ApiError::NotFound,
             ApiError::PayloadTooLarge { limit: 0 },
+            ApiError::UnsupportedMediaType,
+            ApiError::UploadIncomplete,
+            ApiError::FolderNotEmpty,
+            ApiError::UrlNotAllowed(String::new()),
+            ApiError::UpstreamFailed(String::new()),
             ApiError::UserNotFound,
             ApiError::EmailTaken,
             ApiError::SlugTaken,
@@ -248,11 +264,18 @@ mod tests {
             "GET /openapi.json",
             "POST /auth/signup",
             "POST /auth/login",
+            "PUT /media/{mediaId}/upload",
+            "GET /media/{mediaId}/download",
         ]
         .into_iter()
         .map(String::from)
         .collect();
         assert_eq!(public, expected, "the operations without a credential");
+        assert_eq!(
+            public,
+            answered_before_authentication(),
+            "`security: []` must be exactly the routes api/mod.rs answers before `authenticate`"
+        );
     }
 
     #[test]
@@ -291,25 +314,42 @@ mod tests {
         assert!(problems.is_empty(), "\n{}", problems.join("\n"));
     }
 
+    /// A JSON body is the only content of its `requestBody`; any other body (the raw bytes of
+    /// a media upload) declares no JSON at all.
+    fn json_body<'a>(d: &'a Value, op: &Op<'a>) -> Option<&'a Value> {
+        let content = resolve(d, op.op.get("requestBody")?)["content"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{}: requestBody has no content", op.name()));
+        let json = content.get("application/json")?;
+        assert_eq!(
+            content.len(),
+            1,
+            "{}: a JSON body is offered as JSON only",
+            op.name()
+        );
+        Some(json)
+    }
+
     #[test]
     fn bodies_are_strict_and_may_be_too_large() {
         let d = doc();
         for op in operations(&d) {
-            let Some(body) = op.op.get("requestBody") else {
+            if op.op.get("requestBody").is_none() {
                 continue;
-            };
-            let schema = resolve(
-                &d,
-                resolve(&d, body)
-                    .pointer("/content/application~1json/schema")
-                    .unwrap_or_else(|| panic!("{}: body is not JSON", op.name())),
-            );
-            assert_eq!(
-                schema["additionalProperties"],
-                Value::Bool(false),
-                "{}: unknown body fields are refused",
-                op.name()
-            );
+            }
+            if let Some(json) = json_body(&d, &op) {
+                let schema = resolve(
+                    &d,
+                    json.get("schema")
+                        .unwrap_or_else(|| panic!("{}: JSON body has no schema", op.name())),
+                );
+                assert_eq!(
+                    schema["additionalProperties"],
+                    Value::Bool(false),
+                    "{}: unknown body fields are refused",
+                    op.name()
+                );
+            }
             for status in ["400", "413"] {
                 assert!(
                     op.response(&d, status).is_some(),
@@ -348,5 +388,269 @@ mod tests {
             }
         }
         walk(&d, &d);
+    }
+
+    /// The dispatcher and the handler modules, read as text: what a handler does with the
+    /// request is checked against what the document says of its operation. A handler module
+    /// missing here fails `handler_of` until it is added.
+    const DISPATCH: &str = include_str!("api/mod.rs");
+    const HANDLER_MODULES: &[(&str, &str)] = &[
+        ("api_keys", include_str!("api/api_keys.rs")),
+        ("auth", include_str!("api/auth.rs")),
+        ("comments", include_str!("api/comments.rs")),
+        ("me", include_str!("api/me.rs")),
+        ("media", include_str!("api/media.rs")),
+        ("members", include_str!("api/members.rs")),
+        ("posts", include_str!("api/posts.rs")),
+        ("service", include_str!("api/service.rs")),
+        ("social_accounts", include_str!("api/social_accounts.rs")),
+        ("workspaces", include_str!("api/workspaces.rs")),
+    ];
+
+    /// The source of the function that `dispatch` calls for `route` (its arm
+    /// `Route::X => module::function(…)`), from its signature to its closing brace.
+    fn handler_of(route: &str) -> &'static str {
+        let arm = format!("Route::{route} =>");
+        let mut calls = BTreeSet::new();
+        for (at, _) in DISPATCH.match_indices(&arm) {
+            let rest = DISPATCH[at + arm.len()..].trim_start();
+            let rest = rest.strip_prefix('{').unwrap_or(rest).trim_start();
+            let rest = rest.strip_prefix("return ").unwrap_or(rest);
+            let call = rest.split('(').next().unwrap_or_default().trim();
+            if call.contains("::") {
+                calls.insert(call);
+            }
+        }
+        assert_eq!(
+            calls.len(),
+            1,
+            "cannot tell which handler api/mod.rs calls for Route::{route}: {calls:?}"
+        );
+        let call = calls.into_iter().next().unwrap_or_default();
+        let (module, function) = call.split_once("::").expect("module::function");
+        let source = HANDLER_MODULES
+            .iter()
+            .find(|(m, _)| *m == module)
+            .unwrap_or_else(|| panic!("add api/{module}.rs to HANDLER_MODULES in this test"))
+            .1;
+        let start = source
+            .find(&format!("fn {function}("))
+            .unwrap_or_else(|| panic!("no fn {function} in api/{module}.rs"));
+        let len = source[start..]
+            .find("\n}\n")
+            .map_or(source.len() - start, |n| n + 3);
+        &source[start..start + len]
+    }
+
+    /// The routes `dispatch` answers before it calls `authenticate`: those that take no bearer
+    /// credential (the arms `Route::X =>` of the first `match`).
+    fn answered_before_authentication() -> BTreeSet<String> {
+        let (before, _) = DISPATCH
+            .split_once("authenticate(ctx)")
+            .expect("api/mod.rs calls authenticate(ctx)");
+        let names: BTreeSet<&str> = before
+            .match_indices("Route::")
+            .filter_map(|(at, m)| {
+                let rest = &before[at + m.len()..];
+                let end = rest.find(|c: char| !c.is_ascii_alphanumeric())?;
+                rest[end..]
+                    .trim_start()
+                    .starts_with("=>")
+                    .then(|| &rest[..end])
+            })
+            .collect();
+        let public: BTreeSet<String> = ROUTES
+            .iter()
+            .filter(|(_, _, route)| names.contains(format!("{route:?}").as_str()))
+            .map(|(m, p, _)| format!("{m} {p}"))
+            .collect();
+        assert_eq!(
+            public.len(),
+            names.len(),
+            "a route answered before authentication is not in ROUTES: {names:?}"
+        );
+        public
+    }
+
+    /// Each documented route's operation, with its handler's source. (A route missing from the
+    /// document fails `paths_match_the_route_table_exactly`, not the tests that use this.)
+    fn routed_operations(d: &Value) -> Vec<(Op<'_>, &'static str)> {
+        let mut ops: BTreeMap<String, Op<'_>> =
+            operations(d).into_iter().map(|o| (o.name(), o)).collect();
+        ROUTES
+            .iter()
+            .filter_map(|(m, p, route)| {
+                let op = ops.remove(&format!("{m} {p}"))?;
+                Some((op, handler_of(&format!("{route:?}"))))
+            })
+            .collect()
+    }
+
+    fn codes_of(d: &Value, response: &Value) -> Vec<String> {
+        resolve(d, response)
+            .pointer("/content/application~1json/schema/allOf")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|part| part.pointer("/properties/code/enum")?.as_array())
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// A handler that calls `read_json` takes a body: the operation declares it as JSON, and 415
+    /// for a body that is not JSON. One that streams the raw request body (`req.inner().body()`)
+    /// declares a body that is not JSON, and no 415. Any other declares neither.
+    #[test]
+    fn json_bodies_are_declared_with_415() {
+        let d = doc();
+        let mut problems = Vec::new();
+        for (op, handler) in routed_operations(&d) {
+            let reads = handler.contains("read_json(");
+            let compact: String = handler.split_whitespace().collect();
+            let streams = compact.contains("req.inner().body()");
+            assert!(
+                !(reads && streams),
+                "{}: reads the body both as JSON and raw",
+                op.name()
+            );
+            let has_body = json_body(&d, &op).is_some();
+            let has_raw_body = op.op.get("requestBody").is_some() && !has_body;
+            if streams != has_raw_body {
+                problems.push(format!(
+                    "{}: handler streams the raw body: {streams}, non-JSON requestBody declared: {has_raw_body}",
+                    op.name()
+                ));
+            }
+            let has_415 = op
+                .response(&d, "415")
+                .is_some_and(|r| codes_of(&d, r) == ["UNSUPPORTED_MEDIA_TYPE"]);
+            if reads != has_body {
+                problems.push(format!(
+                    "{}: handler reads a JSON body: {reads}, JSON requestBody declared: {has_body}",
+                    op.name()
+                ));
+            }
+            if reads != has_415 {
+                problems.push(format!(
+                    "{}: handler reads a JSON body: {reads}, 415 UNSUPPORTED_MEDIA_TYPE declared: {has_415}",
+                    op.name()
+                ));
+            }
+        }
+        assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+    }
+
+    /// A handler that runs its work through `idempotency::once` declares the `Idempotency-Key`
+    /// header, the replay marker on its 201 and both idempotency conflicts; one that calls
+    /// `refuse_for_secrets` (or neither) does not offer the header.
+    #[test]
+    fn idempotency_is_declared_where_handlers_honour_it() {
+        let d = doc();
+        let mut problems = Vec::new();
+        let mut honoured = 0;
+        for (op, handler) in routed_operations(&d) {
+            let takes_key = [&op.item["parameters"], &op.op["parameters"]]
+                .into_iter()
+                .filter_map(Value::as_array)
+                .flatten()
+                .map(|p| resolve(&d, p))
+                .any(|p| p["in"] == "header" && p["name"] == "Idempotency-Key");
+            let honours = handler.contains("once(ctx");
+            if handler.contains("refuse_for_secrets(") {
+                assert!(!honours, "{}: both honours and refuses keys", op.name());
+                let refusal = op.op["description"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("`Idempotency-Key` header is refused"));
+                if !refusal {
+                    problems.push(format!(
+                        "{}: refuses an Idempotency-Key but does not say so",
+                        op.name()
+                    ));
+                }
+            }
+            if honours != takes_key {
+                problems.push(format!(
+                    "{}: handler honours Idempotency-Key: {honours}, header declared: {takes_key}",
+                    op.name()
+                ));
+            }
+            if !honours {
+                continue;
+            }
+            honoured += 1;
+            let replayed = op
+                .response(&d, "201")
+                .is_some_and(|r| r["headers"].get("Idempotent-Replayed").is_some());
+            if !replayed {
+                problems.push(format!("{}: 201 lacks Idempotent-Replayed", op.name()));
+            }
+            let conflicts = op.response(&d, "409").map(|r| codes_of(&d, r));
+            for code in ["IDEMPOTENCY_KEY_REUSED", "IDEMPOTENCY_KEY_IN_USE"] {
+                if !conflicts
+                    .as_ref()
+                    .is_some_and(|c| c.iter().any(|x| x == code))
+                {
+                    problems.push(format!("{}: 409 does not list {code}", op.name()));
+                }
+            }
+        }
+        assert!(honoured > 0, "no handler calls idempotency::once");
+        assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+    }
+
+    /// A handler that sets a `Location` header declares it on its 201, and one that does not
+    /// declares none (keys, memberships and comments have no URL of their own to read).
+    #[test]
+    fn location_is_declared_where_handlers_send_it() {
+        let d = doc();
+        let mut problems = Vec::new();
+        let mut sending = 0;
+        for (op, handler) in routed_operations(&d) {
+            let sends = handler.contains(".header(\"Location\"");
+            sending += usize::from(sends);
+            let declared = op
+                .op
+                .pointer("/responses/201")
+                .map(|r| resolve(&d, r))
+                .is_some_and(|r| r["headers"].get("Location").is_some());
+            if sends != declared {
+                problems.push(format!(
+                    "{}: handler sends Location: {sends}, 201 declares Location: {declared}",
+                    op.name()
+                ));
+            }
+        }
+        assert!(sending > 0, "no handler sends a Location header");
+        assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+    }
+
+    /// An `INVALID_STATE` conflict always tells the client which status stood in the way.
+    #[test]
+    fn invalid_state_responses_require_current_status() {
+        let d = doc();
+        for op in operations(&d) {
+            let Some(r) = op.response(&d, "409") else {
+                continue;
+            };
+            if !codes_of(&d, r).iter().any(|c| c == "INVALID_STATE") {
+                continue;
+            }
+            let parts = r
+                .pointer("/content/application~1json/schema/allOf")
+                .and_then(Value::as_array)
+                .expect("an error schema is an allOf");
+            let required = parts.iter().any(|p| {
+                p["required"]
+                    .as_array()
+                    .is_some_and(|r| r.contains(&Value::from("currentStatus")))
+            });
+            assert!(
+                required,
+                "{}: 409 INVALID_STATE must require currentStatus",
+                op.name()
+            );
+        }
     }
 }

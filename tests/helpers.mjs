@@ -42,7 +42,14 @@ export async function startWorker(extra = {}) {
     d1Databases: { DB: "test-db" },
     kvNamespaces: ["AUTH_CACHE"],
     r2Buckets: ["MEDIA"],
-    bindings: { ENVIRONMENT: "test", ...(extra.bindings ?? {}) },
+    bindings: {
+      ENVIRONMENT: "test",
+      CREDENTIALS_KEY: "0f".repeat(32),
+      MEDIA_CAPABILITY_SECRET: "test-capability-secret",
+      ...(extra.bindings ?? {}),
+    },
+    // e.g. outboundService, to answer the worker's own fetches without a network.
+    ...(extra.miniflare ?? {}),
     handleRuntimeStdio(stdout, stderr) {
       for (const stream of [stdout, stderr]) {
         stream.setEncoding("utf8");

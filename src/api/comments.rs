@@ -17,10 +17,9 @@ use crate::store::comments::{self as store, CommentView, ListFilter};
 
 pub const BODY_MAX: usize = 5_000;
 
+/// No Location header: comments have no GET of their own; they are listed by GET /comments.
 fn created(view: Option<CommentView>) -> Result<Reply, ApiError> {
-    let view = view.ok_or(ApiError::NotFound)?;
-    let location = format!("/api/v1/comments/{}", view.id);
-    Ok(Reply::json(201, &view)?.header("Location", location))
+    Reply::json(201, &view.ok_or(ApiError::NotFound)?)
 }
 
 pub async fn comment_on_post(

@@ -17,6 +17,9 @@ use crate::scope::Authorized;
 use crate::store::idempotency::{self as store, Claim};
 
 pub const WINDOW_MS: i64 = 24 * 3600 * 1000;
+/// A first request that has not finished after this long is taken to have died (a Worker's
+/// request cannot run longer), so its key can be claimed again.
+pub const IN_FLIGHT_MS: i64 = 5 * 60 * 1000;
 
 fn valid_key(k: &str) -> bool {
     (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic())
@@ -42,9 +45,16 @@ where
             "must be 1-255 visible ASCII characters",
         ));
     }
+    // Everything that can change what the request does: the route, the query and the
+    // workspace header (either may name the workspace), and the body.
+    let query: Vec<String> = ctx.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let fingerprint = hex::encode(Sha256::digest(format!(
-        "{} {}\n{}",
-        ctx.method, ctx.path, body.fingerprint
+        "{} {}?{}\n{}\n{}",
+        ctx.method,
+        ctx.path,
+        query.join("&"),
+        ctx.workspace_header.as_deref().unwrap_or(""),
+        body.fingerprint
     )));
     let now = ctx.now();
     let claim = store::claim(
@@ -54,6 +64,7 @@ where
         &fingerprint,
         &now.to_rfc3339(),
         &now.plus_millis(-WINDOW_MS).to_rfc3339(),
+        &now.plus_millis(-IN_FLIGHT_MS).to_rfc3339(),
     )
     .await?;
     match claim {

@@ -60,12 +60,8 @@ pub async fn add_member(
             role: role.as_str().to_owned(),
             joined_at: now,
         };
-        let location = format!(
-            "/api/v1/workspaces/{}/members/{}",
-            ws.get().id,
-            view.user_id
-        );
-        Ok(Reply::json(201, &view)?.header("Location", location))
+        // No Location header: a membership has no GET of its own (see the members list).
+        Reply::json(201, &view)
     })
     .await
 }

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod comments;
 pub mod idempotency;
 pub mod me;
+pub mod media;
 pub mod members;
 pub mod posts;
 pub mod service;
@@ -31,13 +32,20 @@ pub async fn dispatch(ctx: &Ctx, req: &mut Request, m: Matched) -> Result<Reply,
         Route::OpenApi => return service::openapi(),
         Route::Signup => return auth::signup(ctx, req).await,
         Route::Login => return auth::login(ctx, req).await,
+        Route::UploadMedia => return media::upload_with_capability(ctx, req, &p[0]).await,
+        Route::DownloadMedia => return media::download_with_capability(ctx, &p[0]).await,
         _ => {}
     }
     let principal = authenticate(ctx).await?;
     let who = &principal;
     match m.route {
         // Answered above, before authentication.
-        Route::Health | Route::OpenApi | Route::Signup | Route::Login => Err(ApiError::Internal(
+        Route::Health
+        | Route::OpenApi
+        | Route::Signup
+        | Route::Login
+        | Route::UploadMedia
+        | Route::DownloadMedia => Err(ApiError::Internal(
             "public route after authentication".into(),
         )),
         Route::Logout => auth::logout(ctx, who).await,
@@ -81,6 +89,18 @@ pub async fn dispatch(ctx: &Ctx, req: &mut Request, m: Matched) -> Result<Reply,
         Route::CommentOnPost => comments::comment_on_post(ctx, req, who, &p[0]).await,
         Route::ReplyToComment => comments::reply_to_comment(ctx, req, who, &p[0]).await,
         Route::MarkCommentRead => comments::mark_comment_read(ctx, who, &p[0]).await,
+        Route::PresignMedia => media::presign_upload(ctx, req, who).await,
+        Route::IngestMedia => media::ingest_from_url(ctx, req, who).await,
+        Route::ListFolders => media::list_folders(ctx, who).await,
+        Route::CreateFolder => media::create_folder(ctx, req, who).await,
+        Route::RenameFolder => media::rename_folder(ctx, req, who, &p[0]).await,
+        Route::DeleteFolder => media::delete_folder(ctx, who, &p[0]).await,
+        Route::ListMedia => media::list_media(ctx, who).await,
+        Route::GetMedia => media::get_media(ctx, who, &p[0]).await,
+        Route::UpdateMedia => media::update_media(ctx, req, who, &p[0]).await,
+        Route::DeleteMedia => media::delete_media(ctx, who, &p[0]).await,
+        Route::CompleteMedia => media::complete_upload(ctx, who, &p[0]).await,
+        Route::MoveMedia => media::move_media(ctx, req, who, &p[0]).await,
     }
 }
 

@@ -105,20 +105,32 @@ fn infer_workspace(targets: &[TargetInput], media: &[MediaId]) -> Result<Workspa
     }
 }
 
-/// Every target's account must be a connected account of the workspace. Returns whether the
-/// workspace requires approval.
-async fn check_accounts(
+/// Every target's account must be a connected account of the workspace, and every media id
+/// a READY asset of it. Returns whether the workspace requires approval.
+async fn preflight(
     ctx: &Ctx,
     ws: &Authorized<InWorkspace>,
     targets: &[TargetInput],
+    media: &[MediaId],
 ) -> Result<bool, ApiError> {
-    let ids: Vec<&SocialAccountId> = targets.iter().map(|t| &t.account_id).collect();
-    let (found, needs_approval) = store::accounts_and_policy(&ctx.db, ws, &ids).await?;
-    let problems: Vec<FieldError> = targets
+    let accounts: Vec<&SocialAccountId> = targets.iter().map(|t| &t.account_id).collect();
+    let mut named_media: Vec<(String, &MediaId)> = media
+        .iter()
+        .enumerate()
+        .map(|(j, m)| (format!("mediaIds[{j}]"), m))
+        .collect();
+    for (i, t) in targets.iter().enumerate() {
+        for (j, m) in t.media_ids.iter().flatten().enumerate() {
+            named_media.push((format!("targets[{i}].mediaIds[{j}]"), m));
+        }
+    }
+    let ids: Vec<&MediaId> = named_media.iter().map(|(_, m)| *m).collect();
+    let found = store::preflight(&ctx.db, ws, &accounts, &ids).await?;
+    let mut problems: Vec<FieldError> = targets
         .iter()
         .enumerate()
         .filter(|(_, t)| {
-            !found.iter().any(|a| {
+            !found.accounts.iter().any(|a| {
                 a.id == t.account_id.as_str() && a.status != AccountStatus::Disconnected.as_str()
             })
         })
@@ -129,8 +141,16 @@ async fn check_accounts(
             )
         })
         .collect();
+    for (field, m) in &named_media {
+        if !found.ready_media.iter().any(|r| r == m.as_str()) {
+            problems.push(FieldError::new(
+                field.clone(),
+                "is not a READY media asset of this workspace",
+            ));
+        }
+    }
     if problems.is_empty() {
-        Ok(needs_approval)
+        Ok(found.needs_approval)
     } else {
         Err(ApiError::Validation(problems))
     }
@@ -154,7 +174,7 @@ pub async fn create_post(ctx: &Ctx, req: &mut Request, p: &Principal) -> Result<
     let ws = named(ctx, Some(inferred.as_str()), body_ws.as_deref())?.ok_or(ApiError::NotFound)?;
     let ws = scope::check(p, &ws, Action::WriteContent)?;
     once(ctx, p, &ws, &ok, || async {
-        let needs_approval = check_accounts(ctx, &ws, &targets).await?;
+        let needs_approval = preflight(ctx, &ws, &targets, &media).await?;
         let id = PostId::generate_in(&ws.get().id);
         let scheduled = scheduled_for.map(Timestamp::to_rfc3339);
         let post = NewPost {
@@ -285,7 +305,7 @@ pub async fn update_post(
         if infer_workspace(t, media.as_deref().unwrap_or_default())? != ws.get().id {
             return Err(ApiError::AccountsSpanWorkspaces);
         }
-        check_accounts(ctx, &ws, t).await?;
+        preflight(ctx, &ws, t, media.as_deref().unwrap_or_default()).await?;
     } else if let Some(m) = &media {
         if let Some(j) = m.iter().position(|m| m.workspace() != ws.get().id) {
             return Err(ApiError::field(
@@ -293,13 +313,18 @@ pub async fn update_post(
                 "belongs to another workspace",
             ));
         }
+        preflight(ctx, &ws, &[], m).await?;
     }
     let media_json = media
         .as_ref()
         .map(|m| crate::store::json_list(m.iter().map(MediaId::as_str)));
     let change = Change {
         from: Transition::Edit.from(),
-        set: "content = COALESCE(?6, content), media_ids = COALESCE(?7, media_ids)",
+        // An edit to an approved post in a workspace that requires approval needs approval again.
+        set: "content = COALESCE(?6, content), media_ids = COALESCE(?7, media_ids),
+              status = CASE WHEN status = 'SCHEDULED' AND (SELECT require_approval FROM workspaces WHERE id = ?2) THEN 'NEEDS_APPROVAL' ELSE status END,
+              approved_by = CASE WHEN (SELECT require_approval FROM workspaces WHERE id = ?2) THEN NULL ELSE approved_by END,
+              approved_at = CASE WHEN (SELECT require_approval FROM workspaces WHERE id = ?2) THEN NULL ELSE approved_at END",
         args: vec![content.as_deref().into(), media_json.as_deref().into()],
         also_where: "",
         then: vec![],
@@ -355,9 +380,12 @@ pub async fn schedule_post(
     let applied = act(ctx, p, id, Action::WriteContent, |_| Change {
         from: Transition::Schedule.from(),
         set: "status = CASE WHEN (SELECT require_approval FROM workspaces WHERE id = ?2) THEN 'NEEDS_APPROVAL' ELSE 'SCHEDULED' END,
-              scheduled_for = COALESCE(?6, scheduled_for)",
+              scheduled_for = COALESCE(?6, scheduled_for),
+              approved_by = NULL, approved_at = NULL",
         args: vec![at.map_or(Arg::Null, Arg::Owned)],
-        also_where: "AND COALESCE(?6, scheduled_for) > ?4",
+        also_where: "AND COALESCE(?6, scheduled_for) > ?4
+                     AND EXISTS (SELECT 1 FROM post_targets t JOIN social_accounts a ON a.id = t.account_id AND a.workspace_id = t.workspace_id
+                                 WHERE t.post_id = ?1 AND t.workspace_id = ?2 AND t.status IN ('PENDING', 'CANCELED') AND a.status != 'DISCONNECTED')",
         then: vec![(TARGETS_BACK_TO_PENDING, vec![])],
         replace_targets: None,
     })
@@ -366,12 +394,18 @@ pub async fn schedule_post(
         Applied {
             won: false,
             post: Some(v),
-        } if Transition::Schedule.allowed_from(v.status()?) => Err(ApiError::field(
-            "scheduledFor",
-            "is required: the post has no time in the future",
-        )),
+        } if Transition::Schedule.allowed_from(v.status()?) => Err(schedule_refusal(v)),
         _ => settle(applied, 200),
     }
+}
+
+/// Why a post in a schedulable status was not scheduled: it has no future time, or no target
+/// left on a connected account (the statement checks both at once).
+fn schedule_refusal(_: &PostView) -> ApiError {
+    ApiError::field(
+        "scheduledFor",
+        "must be a time in the future (give scheduledFor if the post has none), and the post needs a target on a connected account",
+    )
 }
 
 pub async fn reschedule_post(

@@ -2,14 +2,18 @@
 //!
 //! Nothing here imports `worker`, so `cargo test` exercises all of it natively.
 
+pub mod capability;
 pub mod ids;
+pub mod media;
 pub mod platform;
 pub mod post_state;
 pub mod roles;
+pub mod sigv4;
 pub mod slug;
 pub mod text;
 pub mod time;
 pub mod timezone;
+pub mod url_guard;
 
 /// Why a raw value was refused, worded for the `problem` of a field error.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,7 +21,7 @@ pub async fn read_json(req: &mut Request) -> Result<Fields, ApiError> {
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
         return Err(ApiError::PayloadTooLarge {
-            limit: MAX_BODY_BYTES,
+            limit: MAX_BODY_BYTES as u64,
         });
     }
     let bytes = req.bytes().await.ctx("read request body")?;
@@ -81,7 +81,7 @@ impl Fields {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ApiError> {
         if bytes.len() > MAX_BODY_BYTES {
             return Err(ApiError::PayloadTooLarge {
-                limit: MAX_BODY_BYTES,
+                limit: MAX_BODY_BYTES as u64,
             });
         }
         let fingerprint = hex::encode(sha2::Sha256::digest(bytes));
@@ -173,6 +173,21 @@ impl Fields {
                 self.problem(name, "must be a boolean");
                 None
             }
+        }
+    }
+
+    /// A non-negative whole number.
+    pub fn optional_u64(&mut self, name: &'static str) -> Option<u64> {
+        self.known.push(name);
+        match self.map.get(name) {
+            None | Some(Value::Null) => None,
+            Some(v) => match v.as_u64() {
+                Some(n) => Some(n),
+                None => {
+                    self.problem(name, "must be a whole number of 0 or more");
+                    None
+                }
+            },
         }
     }
 

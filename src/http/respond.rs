@@ -14,6 +14,8 @@ pub struct Reply {
     body: Option<String>,
     content_type: &'static str,
     headers: Vec<(&'static str, String)>,
+    /// A body streamed through rather than buffered (media downloads).
+    stream: Option<worker::ResponseBody>,
 }
 
 impl Reply {
@@ -25,6 +27,7 @@ impl Reply {
             body: Some(body),
             content_type: "application/json; charset=utf-8",
             headers: Vec::new(),
+            stream: None,
         })
     }
 
@@ -35,6 +38,18 @@ impl Reply {
             body: Some(body.to_owned()),
             content_type: "application/json; charset=utf-8",
             headers: Vec::new(),
+            stream: None,
+        }
+    }
+
+    /// A streamed body of any type, e.g. an R2 object.
+    pub fn streamed(body: worker::ResponseBody, content_type: &str) -> Reply {
+        Reply {
+            status: 200,
+            body: None,
+            content_type: "",
+            headers: vec![("Content-Type", content_type.to_owned())],
+            stream: Some(body),
         }
     }
 
@@ -44,6 +59,7 @@ impl Reply {
             body: None,
             content_type: "",
             headers: Vec::new(),
+            stream: None,
         }
     }
 
@@ -59,6 +75,7 @@ impl Reply {
             body,
             content_type,
             headers: vec![("Idempotent-Replayed", "true".to_owned())],
+            stream: None,
         };
         if let Some(l) = location {
             r.headers.push(("Location", l));
@@ -119,6 +136,7 @@ pub fn finish(ctx: &Ctx, method: &str, result: Result<Reply, ApiError>) -> Respo
                 body: Some(envelope(ctx, &e)),
                 content_type: "application/json; charset=utf-8",
                 headers: Vec::new(),
+                stream: None,
             };
             if let ApiError::MethodNotAllowed { allow } = &e {
                 r.headers.push(("Allow", allow.clone()));
@@ -141,9 +159,10 @@ pub fn finish(ctx: &Ctx, method: &str, result: Result<Reply, ApiError>) -> Respo
         set(k, v);
     }
     log(ctx, method, reply.status, total, error.as_ref());
-    let response = match reply.body {
-        Some(b) => Response::from_bytes(b.into_bytes()),
-        None => Response::empty(),
+    let response = match (reply.body, reply.stream) {
+        (_, Some(stream)) => Response::from_body(stream),
+        (Some(b), None) => Response::from_bytes(b.into_bytes()),
+        (None, None) => Response::empty(),
     };
     match response {
         Ok(r) => r.with_status(reply.status).with_headers(headers),

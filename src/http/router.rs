@@ -47,6 +47,20 @@ pub enum Route {
     CommentOnPost,
     ReplyToComment,
     MarkCommentRead,
+    PresignMedia,
+    IngestMedia,
+    ListFolders,
+    CreateFolder,
+    RenameFolder,
+    DeleteFolder,
+    ListMedia,
+    GetMedia,
+    UpdateMedia,
+    DeleteMedia,
+    CompleteMedia,
+    MoveMedia,
+    UploadMedia,
+    DownloadMedia,
 }
 
 /// (method, path under `/api/v1`, route). `{…}` segments are parameters, passed to handlers
@@ -131,6 +145,22 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
     ("GET", "/comments", Route::ListComments),
     ("POST", "/comments/{commentId}/reply", Route::ReplyToComment),
     ("POST", "/comments/{commentId}/read", Route::MarkCommentRead),
+    ("POST", "/media/presign", Route::PresignMedia),
+    ("POST", "/media/from-url", Route::IngestMedia),
+    // Folders before `/media/{mediaId}`, which would otherwise match `/media/folders`.
+    ("GET", "/media/folders", Route::ListFolders),
+    ("POST", "/media/folders", Route::CreateFolder),
+    ("PATCH", "/media/folders/{folderId}", Route::RenameFolder),
+    ("DELETE", "/media/folders/{folderId}", Route::DeleteFolder),
+    ("GET", "/media", Route::ListMedia),
+    ("GET", "/media/{mediaId}", Route::GetMedia),
+    ("PATCH", "/media/{mediaId}", Route::UpdateMedia),
+    ("DELETE", "/media/{mediaId}", Route::DeleteMedia),
+    ("POST", "/media/{mediaId}/complete", Route::CompleteMedia),
+    ("POST", "/media/{mediaId}/move", Route::MoveMedia),
+    // Authorised by the capability token in the URL, not a bearer credential.
+    ("PUT", "/media/{mediaId}/upload", Route::UploadMedia),
+    ("GET", "/media/{mediaId}/download", Route::DownloadMedia),
 ];
 
 /// A matched route with its path parameters and its template (for the log line).
@@ -206,6 +236,8 @@ mod tests {
                     .replace("{postId}", "post_p")
                     .replace("{accountId}", "soc_a")
                     .replace("{commentId}", "cmt_c")
+                    .replace("{folderId}", "fld_f")
+                    .replace("{mediaId}", "med_m")
             );
             let m = resolve(method, &path).unwrap();
             assert_eq!(m.route, *route, "{method} {template}");

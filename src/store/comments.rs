@@ -101,7 +101,7 @@ pub async fn insert_reply(
     read_back(db, wid, &id).await
 }
 
-/// Marks a comment read (the first mark stays); `None` if there is no such comment.
+/// Marks a comment read (the first mark stays); `None` if there is no such comment on a live post.
 pub async fn mark_read(
     db: &Db,
     ws: &Authorized<InWorkspace>,
@@ -110,12 +110,16 @@ pub async fn mark_read(
     now: &str,
 ) -> Result<Option<CommentView>, ApiError> {
     let wid = &ws.get().id;
-    db.run(
+    let changed = db.run(
         "d1: mark comment read",
-        "UPDATE comments SET read_at = COALESCE(read_at, ?3), read_by = COALESCE(read_by, ?4) WHERE id = ?1 AND workspace_id = ?2",
+        "UPDATE comments SET read_at = COALESCE(read_at, ?3), read_by = COALESCE(read_by, ?4) WHERE id = ?1 AND workspace_id = ?2
+           AND EXISTS (SELECT 1 FROM posts p WHERE p.id = comments.post_id AND p.workspace_id = ?2 AND p.deleted_at IS NULL)",
         &[id.as_str().into(), wid.as_str().into(), now.into(), reader.as_str().into()],
     )
     .await?;
+    if changed == 0 {
+        return Ok(None);
+    }
     read_back(db, wid, id).await
 }
 
@@ -141,6 +145,7 @@ pub async fn list(
             "{SELECT} WHERE workspace_id IN (SELECT value FROM json_each(?1))
                AND (?2 IS NULL OR (created_at, id) < (?2, ?3))
                AND (?4 IS NULL OR post_id = ?4)
+               AND EXISTS (SELECT 1 FROM posts p WHERE p.id = comments.post_id AND p.workspace_id = comments.workspace_id AND p.deleted_at IS NULL)
                AND (?5 IS NULL OR (?5 = 1) = (read_at IS NULL))
              ORDER BY created_at DESC, id DESC LIMIT ?6"
         ),

@@ -28,7 +28,9 @@ struct Row {
     location: Option<String>,
 }
 
-/// Expires the key if older than `cutoff`, then claims it or reads what holds it: one batch.
+/// Expires the key if older than `cutoff` (or if its first request never finished and is older
+/// than `stale`), then claims it or reads what holds it: one batch.
+#[allow(clippy::too_many_arguments)]
 pub async fn claim(
     db: &Db,
     credential: &str,
@@ -36,13 +38,18 @@ pub async fn claim(
     fingerprint: &str,
     now: &str,
     cutoff: &str,
+    stale: &str,
 ) -> Result<Claim, ApiError> {
     let id = [Arg::Text(credential), Arg::Text(key)];
     let results = db
         .batch(
             "d1: claim idempotency key",
             vec![
-                db.stmt("DELETE FROM idempotency_keys WHERE credential_id = ?1 AND idem_key = ?2 AND created_at < ?3", &[Arg::Text(credential), Arg::Text(key), Arg::Text(cutoff)])?,
+                db.stmt(
+                    "DELETE FROM idempotency_keys WHERE credential_id = ?1 AND idem_key = ?2
+                       AND (created_at < ?3 OR (status IS NULL AND created_at < ?4))",
+                    &[Arg::Text(credential), Arg::Text(key), Arg::Text(cutoff), Arg::Text(stale)],
+                )?,
                 db.stmt(
                     "INSERT OR IGNORE INTO idempotency_keys (credential_id, idem_key, fingerprint, created_at) VALUES (?1, ?2, ?3, ?4)",
                     &[Arg::Text(credential), Arg::Text(key), Arg::Text(fingerprint), Arg::Text(now)],

@@ -6,6 +6,7 @@
 pub mod api_keys;
 pub mod comments;
 pub mod idempotency;
+pub mod media;
 pub mod members;
 pub mod posts;
 pub mod principals;

@@ -184,36 +184,56 @@ struct Approval {
     require_approval: i64,
 }
 
-/// The live accounts among `ids` in the workspace, and whether it requires approval.
-pub async fn accounts_and_policy(
+/// What creating or editing a post must know from storage, in one round trip: whether the
+/// workspace requires approval, which of the named accounts exist there (with status), and
+/// which of the named media are READY there.
+pub struct Preflight {
+    pub needs_approval: bool,
+    pub accounts: Vec<AccountState>,
+    pub ready_media: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct IdRow {
+    id: String,
+}
+
+pub async fn preflight(
     db: &Db,
     ws: &Authorized<InWorkspace>,
-    ids: &[&SocialAccountId],
-) -> Result<(Vec<AccountState>, bool), ApiError> {
+    accounts: &[&SocialAccountId],
+    media: &[&MediaId],
+) -> Result<Preflight, ApiError> {
     let wid = ws.get().id.as_str();
-    let list = json_list(ids.iter().map(|a| a.as_str()));
+    let account_list = json_list(accounts.iter().map(|a| a.as_str()));
+    let media_list = json_list(media.iter().map(|m| m.as_str()));
     let results = db
         .batch(
-            "d1: accounts of post",
+            "d1: post preflight",
             vec![
                 db.stmt("SELECT require_approval FROM workspaces WHERE id = ?1 AND deleted_at IS NULL", &[wid.into()])?,
                 db.stmt(
                     "SELECT id, status FROM social_accounts WHERE workspace_id = ?1 AND id IN (SELECT value FROM json_each(?2))",
-                    &[wid.into(), Arg::Text(&list)],
+                    &[wid.into(), Arg::Text(&account_list)],
                 )?,
+                db.stmt(super::media::READY_AMONG, &[wid.into(), Arg::Text(&media_list)])?,
             ],
         )
         .await?;
     let mut it = results.into_iter();
-    let (Some(policy), Some(accounts)) = (it.next(), it.next()) else {
-        return Err(ApiError::Internal(
-            "d1: accounts of post: short batch".into(),
-        ));
+    let (Some(policy), Some(found), Some(ready)) = (it.next(), it.next(), it.next()) else {
+        return Err(ApiError::Internal("d1: post preflight: short batch".into()));
     };
-    let approval = rows::<Approval>(Ok(policy), "d1: read approval policy")?
-        .first()
-        .is_some_and(|a| a.require_approval != 0);
-    Ok((rows(Ok(accounts), "d1: read accounts")?, approval))
+    Ok(Preflight {
+        needs_approval: rows::<Approval>(Ok(policy), "d1: read approval policy")?
+            .first()
+            .is_some_and(|a| a.require_approval != 0),
+        accounts: rows(Ok(found), "d1: read accounts")?,
+        ready_media: rows::<IdRow>(Ok(ready), "d1: read media")?
+            .into_iter()
+            .map(|r| r.id)
+            .collect(),
+    })
 }
 
 fn json_ids(ids: &[MediaId]) -> String {
