@@ -3,7 +3,7 @@
 //! (`http::error::ALL_CODES`) and what each handler does with the request (needs a credential,
 //! reads a JSON body or the raw body, takes an `Idempotency-Key`).
 
-pub const DOCUMENT: &str = include_str!("openapi.json");
+pub const DOCUMENT: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.min.json"));
 
 #[cfg(test)]
 mod tests {
