@@ -9,46 +9,10 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
+import { newToken, sha256 } from "./keys.mjs";
 
-const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 const CREDS = ".wrangler/demo-credentials.json";
-
-function randomBase62(n) {
-  let out = "";
-  while (out.length < n) {
-    for (const b of crypto.randomBytes(64)) {
-      if (b < 248 && out.length < n) out += ALPHABET[b % 62];
-    }
-  }
-  return out;
-}
-
-function crc32(str) {
-  let crc = 0xffffffff;
-  for (const byte of Buffer.from(str)) {
-    crc ^= byte;
-    for (let k = 0; k < 8; k++) crc = crc & 1 ? (crc >>> 1) ^ 0xedb88320 : crc >>> 1;
-  }
-  return (crc ^ 0xffffffff) >>> 0;
-}
-
-function checksum(body) {
-  let n = crc32(body);
-  let out = "";
-  for (let i = 0; i < 6; i++) {
-    out = ALPHABET[n % 62] + out;
-    n = Math.floor(n / 62);
-  }
-  return out;
-}
-
-/** A key in the format the worker checks: pb_live_ + 26 random + 6 checksum characters. */
-function newKey() {
-  const body = randomBase62(26);
-  return `pb_live_${body}${checksum(body)}`;
-}
-
-const sha256 = (s) => crypto.createHash("sha256").update(s).digest("hex");
+const newKey = () => newToken("pb_live_");
 const q = (s) => `'${String(s).replace(/'/g, "''")}'`;
 
 const demo = {

@@ -2,41 +2,12 @@
 // caches, then D1. Every unusable credential gets the same 401 body.
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
-import crypto from "node:crypto";
-import zlib from "node:zlib";
 import { startWorker, assertError, withoutRequestId } from "./helpers.mjs";
-
-const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-
-function crc32(str) {
-  if (typeof zlib.crc32 === "function") return zlib.crc32(str);
-  let crc = 0xffffffff;
-  for (const byte of Buffer.from(str)) {
-    crc ^= byte;
-    for (let k = 0; k < 8; k++) crc = crc & 1 ? (crc >>> 1) ^ 0xedb88320 : crc >>> 1;
-  }
-  return (crc ^ 0xffffffff) >>> 0;
-}
-
-/** The 6-character checksum of a token body: CRC32, base62, big-endian, zero-padded. */
-function checksum(body) {
-  let n = crc32(body);
-  let out = "";
-  for (let i = 0; i < 6; i++) {
-    out = ALPHABET[n % 62] + out;
-    n = Math.floor(n / 62);
-  }
-  return out;
-}
-
-function randomBase62(n) {
-  return Array.from(crypto.randomBytes(n), (b) => ALPHABET[b % 62]).join("");
-}
+import { newToken, checksum, randomBase62 } from "../scripts/keys.mjs";
 
 /** A token of the right shape and checksum that the server never issued. */
 function wellFormed(prefix = "pb_live_") {
-  const body = randomBase62(26);
-  return prefix + body + checksum(body);
+  return newToken(prefix);
 }
 
 /** The same token with one character changed. */

@@ -318,18 +318,12 @@ pub async fn update_post(
     let media_json = media
         .as_ref()
         .map(|m| crate::store::json_list(m.iter().map(MediaId::as_str)));
-    let change = Change {
-        from: Transition::Edit.from(),
-        // An edit to an approved post in a workspace that requires approval needs approval again.
-        set: "content = COALESCE(?6, content), media_ids = COALESCE(?7, media_ids),
+    let change = Change::new(Transition::Edit.from(), "content = COALESCE(?6, content), media_ids = COALESCE(?7, media_ids),
               status = CASE WHEN status = 'SCHEDULED' AND (SELECT require_approval FROM workspaces WHERE id = ?2) THEN 'NEEDS_APPROVAL' ELSE status END,
               approved_by = CASE WHEN (SELECT require_approval FROM workspaces WHERE id = ?2) THEN NULL ELSE approved_by END,
-              approved_at = CASE WHEN (SELECT require_approval FROM workspaces WHERE id = ?2) THEN NULL ELSE approved_at END",
-        args: vec![content.as_deref().into(), media_json.as_deref().into()],
-        also_where: "",
-        then: vec![],
-        replace_targets: targets.as_deref(),
-    };
+              approved_at = CASE WHEN (SELECT require_approval FROM workspaces WHERE id = ?2) THEN NULL ELSE approved_at END")
+            .args(vec![content.as_deref().into(), media_json.as_deref().into()])
+            .replace_targets(targets.as_deref());
     let applied = store::apply(
         &ctx.db,
         &ws,
@@ -377,18 +371,14 @@ pub async fn schedule_post(
         .optional("scheduledFor", future(ctx.now()))
         .map(Timestamp::to_rfc3339);
     f.finish()?;
-    let applied = act(ctx, p, id, Action::WriteContent, |_| Change {
-        from: Transition::Schedule.from(),
-        set: "status = CASE WHEN (SELECT require_approval FROM workspaces WHERE id = ?2) THEN 'NEEDS_APPROVAL' ELSE 'SCHEDULED' END,
+    let applied = act(ctx, p, id, Action::WriteContent, |_| Change::new(Transition::Schedule.from(), "status = CASE WHEN (SELECT require_approval FROM workspaces WHERE id = ?2) THEN 'NEEDS_APPROVAL' ELSE 'SCHEDULED' END,
               scheduled_for = COALESCE(?6, scheduled_for),
-              approved_by = NULL, approved_at = NULL",
-        args: vec![at.map_or(Arg::Null, Arg::Owned)],
-        also_where: "AND COALESCE(?6, scheduled_for) > ?4
+              approved_by = NULL, approved_at = NULL")
+            .args(vec![at.map_or(Arg::Null, Arg::Owned)])
+            .also_where("AND COALESCE(?6, scheduled_for) > ?4
                      AND EXISTS (SELECT 1 FROM post_targets t JOIN social_accounts a ON a.id = t.account_id AND a.workspace_id = t.workspace_id
-                                 WHERE t.post_id = ?1 AND t.workspace_id = ?2 AND t.status IN ('PENDING', 'CANCELED') AND a.status != 'DISCONNECTED')",
-        then: vec![(TARGETS_BACK_TO_PENDING, vec![])],
-        replace_targets: None,
-    })
+                                 WHERE t.post_id = ?1 AND t.workspace_id = ?2 AND t.status IN ('PENDING', 'CANCELED') AND a.status != 'DISCONNECTED')")
+            .then(TARGETS_BACK_TO_PENDING, vec![]))
     .await?;
     match &applied {
         Applied {
@@ -418,40 +408,24 @@ pub async fn reschedule_post(
     let at = f.required("scheduledFor", future(ctx.now()));
     let ok = f.finish()?;
     let at = at.take(&ok).to_rfc3339();
-    let applied = act(ctx, p, id, Action::WriteContent, |_| Change {
-        from: Transition::Reschedule.from(),
-        set: "scheduled_for = ?6",
-        args: vec![Arg::Owned(at)],
-        also_where: "",
-        then: vec![],
-        replace_targets: None,
+    let applied = act(ctx, p, id, Action::WriteContent, |_| {
+        Change::new(Transition::Reschedule.from(), "scheduled_for = ?6").args(vec![Arg::Owned(at)])
     })
     .await?;
     settle(applied, 200)
 }
 
 pub async fn cancel_post(ctx: &Ctx, p: &Principal, id: &str) -> Result<Reply, ApiError> {
-    let applied = act(ctx, p, id, Action::WriteContent, |_| Change {
-        from: Transition::Cancel.from(),
-        set: "status = 'CANCELED'",
-        args: vec![],
-        also_where: "",
-        then: vec![("UPDATE post_targets SET status = 'CANCELED' WHERE post_id = ?1 AND workspace_id = ?2 AND status = 'PENDING'", vec![])],
-        replace_targets: None,
-    })
+    let applied = act(ctx, p, id, Action::WriteContent, |_| Change::new(Transition::Cancel.from(), "status = 'CANCELED'")
+            .then("UPDATE post_targets SET status = 'CANCELED' WHERE post_id = ?1 AND workspace_id = ?2 AND status = 'PENDING'", vec![]))
     .await?;
     settle(applied, 200)
 }
 
 pub async fn retry_post(ctx: &Ctx, p: &Principal, id: &str) -> Result<Reply, ApiError> {
-    let applied = act(ctx, p, id, Action::WriteContent, |_| Change {
-        from: Transition::Retry.from(),
-        set: "status = 'SCHEDULED', scheduled_for = ?4",
-        args: vec![],
-        also_where: "AND EXISTS (SELECT 1 FROM post_targets WHERE post_id = ?1 AND workspace_id = ?2 AND status = 'FAILED')",
-        then: vec![("UPDATE post_targets SET status = 'PENDING', error = NULL WHERE post_id = ?1 AND workspace_id = ?2 AND status = 'FAILED'", vec![])],
-        replace_targets: None,
-    })
+    let applied = act(ctx, p, id, Action::WriteContent, |_| Change::new(Transition::Retry.from(), "status = 'SCHEDULED', scheduled_for = ?4")
+            .also_where("AND EXISTS (SELECT 1 FROM post_targets WHERE post_id = ?1 AND workspace_id = ?2 AND status = 'FAILED')")
+            .then("UPDATE post_targets SET status = 'PENDING', error = NULL WHERE post_id = ?1 AND workspace_id = ?2 AND status = 'FAILED'", vec![]))
     .await?;
     match &applied {
         Applied {
@@ -471,13 +445,12 @@ fn has_failed_target(v: &PostView) -> bool {
 
 pub async fn approve_post(ctx: &Ctx, p: &Principal, id: &str) -> Result<Reply, ApiError> {
     let reviewer = p.user_id.as_str().to_owned();
-    let applied = act(ctx, p, id, Action::Review, |_| Change {
-        from: Transition::Approve.from(),
-        set: "status = 'SCHEDULED', approved_by = ?6, approved_at = ?4",
-        args: vec![Arg::Owned(reviewer)],
-        also_where: "",
-        then: vec![],
-        replace_targets: None,
+    let applied = act(ctx, p, id, Action::Review, |_| {
+        Change::new(
+            Transition::Approve.from(),
+            "status = 'SCHEDULED', approved_by = ?6, approved_at = ?4",
+        )
+        .args(vec![Arg::Owned(reviewer)])
     })
     .await?;
     settle(applied, 200)
@@ -494,21 +467,15 @@ pub async fn request_changes(
     let comment = f.optional("comment", |s| long_text(s, super::comments::BODY_MAX));
     f.finish()?;
     let author = p.user_id.as_str().to_owned();
-    let applied = act(ctx, p, id, Action::Review, |ws| Change {
-        from: Transition::RequestChanges.from(),
-        set: "status = 'DRAFT'",
-        args: vec![],
-        also_where: "",
-        then: comment
-            .map(|body| {
-                (
-                    "INSERT INTO comments (id, workspace_id, post_id, author_id, body, created_at) SELECT ?5, ?2, ?1, ?6, ?7, ?4 WHERE 1",
-                    vec![Arg::Owned(CommentId::generate_in(&ws.get().id).as_str().to_owned()), Arg::Owned(author), Arg::Owned(body)],
-                )
-            })
-            .into_iter()
-            .collect(),
-        replace_targets: None,
+    let applied = act(ctx, p, id, Action::Review, |ws| {
+        let change = Change::new(Transition::RequestChanges.from(), "status = 'DRAFT'");
+        match comment {
+            None => change,
+            Some(body) => change.then(
+                "INSERT INTO comments (id, workspace_id, post_id, author_id, body, created_at) SELECT ?5, ?2, ?1, ?6, ?7, ?4 WHERE 1",
+                vec![Arg::Owned(CommentId::generate_in(&ws.get().id).as_str().to_owned()), Arg::Owned(author), Arg::Owned(body)],
+            ),
+        }
     })
     .await?;
     settle(applied, 200)
@@ -516,13 +483,8 @@ pub async fn request_changes(
 
 /// Soft delete: the row stays for history, and vanishes from every read.
 pub async fn delete_post(ctx: &Ctx, p: &Principal, id: &str) -> Result<Reply, ApiError> {
-    let applied = act(ctx, p, id, Action::WriteContent, |_| Change {
-        from: Transition::Delete.from(),
-        set: "deleted_at = ?4",
-        args: vec![],
-        also_where: "",
-        then: vec![],
-        replace_targets: None,
+    let applied = act(ctx, p, id, Action::WriteContent, |_| {
+        Change::new(Transition::Delete.from(), "deleted_at = ?4")
     })
     .await?;
     settle(applied, 204)

@@ -335,6 +335,40 @@ pub struct Change<'a> {
     pub replace_targets: Option<&'a [TargetInput]>,
 }
 
+impl<'a> Change<'a> {
+    /// A change from `from` that applies `set`, with nothing else attached.
+    pub fn new(from: &'a [PostStatus], set: &'a str) -> Self {
+        Change {
+            from,
+            set,
+            args: Vec::new(),
+            also_where: "",
+            then: Vec::new(),
+            replace_targets: None,
+        }
+    }
+
+    pub fn args(mut self, args: Vec<Arg<'a>>) -> Self {
+        self.args = args;
+        self
+    }
+
+    pub fn also_where(mut self, condition: &'a str) -> Self {
+        self.also_where = condition;
+        self
+    }
+
+    pub fn then(mut self, sql: &'a str, args: Vec<Arg<'a>>) -> Self {
+        self.then.push((sql, args));
+        self
+    }
+
+    pub fn replace_targets(mut self, targets: Option<&'a [TargetInput]>) -> Self {
+        self.replace_targets = targets;
+        self
+    }
+}
+
 /// The outcome of a change: whether it won, and the post as it stands after the batch
 /// (`None`: no such live post in the workspace).
 pub struct Applied {
