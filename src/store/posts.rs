@@ -143,12 +143,16 @@ pub async fn list(
         .all(
             "d1: list posts",
             &format!(
-                "{SELECT} WHERE p.workspace_id IN (SELECT value FROM json_each(?1)) AND p.deleted_at IS NULL
-                   AND (?2 IS NULL OR (p.created_at, p.id) < (?2, ?3))
-                   AND (?4 IS NULL OR p.status = ?4)
-                   AND (?5 IS NULL OR p.scheduled_for >= ?5)
-                   AND (?6 IS NULL OR p.scheduled_for < ?6)
-                 ORDER BY p.created_at DESC, p.id DESC LIMIT ?7"
+                // The page is chosen first from the index alone, so the targets' JSON is built
+                // for the rows returned, not for every post in scope before sorting.
+                "{SELECT} WHERE p.id IN (
+                     SELECT id FROM posts WHERE workspace_id IN (SELECT value FROM json_each(?1)) AND deleted_at IS NULL
+                       AND (?2 IS NULL OR (created_at, id) < (?2, ?3))
+                       AND (?4 IS NULL OR status = ?4)
+                       AND (?5 IS NULL OR scheduled_for >= ?5)
+                       AND (?6 IS NULL OR scheduled_for < ?6)
+                     ORDER BY created_at DESC, id DESC LIMIT ?7)
+                 ORDER BY p.created_at DESC, p.id DESC"
             ),
             &[
                 Arg::Text(&set),
