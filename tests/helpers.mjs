@@ -6,12 +6,58 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
+import { after } from "node:test";
+import { checkResponse, formatViolations } from "./contract.mjs";
+import { SecretLedger } from "./hygiene.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const BASE = "http://api.test/api/v1";
 
 /** Every log line the worker printed, for the secret-hygiene checks. */
 export const logLines = [];
+
+// --- per-file checks: the contract (issue 6, item 3) and secret hygiene (item 5) -------------
+// Every response that passes through `App.request` is checked against src/openapi.json and
+// recorded for the secret scan; nothing throws inside a request (that would mask the test's own
+// assertion). This module registers, at import time, a root-level `after` hook in the importing
+// test file (node runs each file in its own process, so it runs once per file) that fails with
+// the full list. Requests sent straight through `app.mf.dispatchFetch` are not seen.
+
+/** Every contract violation seen in this file: { operation, method, path, status, problems }. */
+export const contractViolations = [];
+/** Every secret this file learned, and every response it saw. */
+export const secretLedger = new SecretLedger();
+const liveApps = new Set();
+let lastLogAt = 0;
+
+/** Resolves once no worker has printed for `quietMs` (at most `maxMs`). */
+async function logsSettled(quietMs = 250, maxMs = 3000) {
+  const start = Date.now();
+  while (Date.now() - Math.max(lastLogAt, start) < quietMs && Date.now() - start < maxMs) {
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+after(async () => {
+  // Root `after` hooks run in registration order, so this one runs before the file's own
+  // `after(() => app.dispose())`. Stop every worker still running first, so that its last log
+  // lines are flushed into `logLines` before they are scanned (a second dispose is a no-op).
+  await Promise.all([...liveApps].map((a) => a.dispose()));
+  await logsSettled();
+  const sections = [];
+  if (contractViolations.length) {
+    sections.push(`${contractViolations.length} response(s) break the contract in src/openapi.json, by operation:\n${formatViolations(contractViolations)}`);
+  }
+  const leaks = secretLedger.check(logLines);
+  if (leaks.length) sections.push(`${leaks.length} secret leak(s):\n${[...new Set(leaks)].map((l) => `    ${l}`).join("\n")}`);
+  // CONTRACT_REPORT_DIR=dir also writes this file's findings and coverage as JSON (for reports).
+  if (process.env.CONTRACT_REPORT_DIR) {
+    fs.mkdirSync(process.env.CONTRACT_REPORT_DIR, { recursive: true });
+    const file = path.join(process.env.CONTRACT_REPORT_DIR, `${path.basename(process.argv[1] ?? "unknown")}.json`);
+    fs.writeFileSync(file, JSON.stringify({ contractViolations, leaks, secrets: secretLedger.secrets.size, secretKinds: Object.fromEntries([...secretLedger.secrets.values()].reduce((m, { kind }) => m.set(kind, (m.get(kind) ?? 0) + 1), new Map())), responses: secretLedger.responses.length, logLines: logLines.length, coverage: [...new Set(secretLedger.responses.map((r) => `${r.operation} ${r.status}`))].sort() }, null, 1));
+  }
+  if (sections.length) throw new Error(sections.join("\n\n"));
+});
 
 export function migrationStatements() {
   const dir = path.join(root, "migrations");
@@ -53,14 +99,21 @@ export async function startWorker(extra = {}) {
     handleRuntimeStdio(stdout, stderr) {
       for (const stream of [stdout, stderr]) {
         stream.setEncoding("utf8");
-        stream.on("data", (chunk) => logLines.push(...String(chunk).split("\n").filter(Boolean)));
+        stream.on("data", (chunk) => {
+          lastLogAt = Date.now();
+          logLines.push(...String(chunk).split("\n").filter(Boolean));
+        });
       }
     },
   });
   const db = await mf.getD1Database("DB");
   await db.batch(migrationStatements().map((s) => db.prepare(s)));
   const kv = await mf.getKVNamespace("AUTH_CACHE");
-  return new App(mf, db, kv);
+  const app = new App(mf, db, kv);
+  // A test-only route outside the contract: its only answer is the generic 500.
+  if (extra.bindings?.ENABLE_PANIC_ROUTE) app.extraRoutes = { "GET /__test/panic": { 500: "#/components/responses/Internal" } };
+  liveApps.add(app);
+  return app;
 }
 
 let counter = 0;
@@ -89,10 +142,14 @@ export class App {
     this.mf = mf;
     this.db = db;
     this.kv = kv;
+    this.extraRoutes = {};
   }
 
+  /** Idempotent: the per-file check disposes every live worker before the file's own hook. */
   dispose() {
-    return this.mf.dispose();
+    liveApps.delete(this);
+    this.disposed ??= this.mf.dispose();
+    return this.disposed;
   }
 
   /** Sends a request; `body` objects are JSON-encoded, strings sent as they are. */
@@ -104,13 +161,36 @@ export class App {
       payload = typeof body === "string" || body instanceof Uint8Array ? body : JSON.stringify(body);
       h["Content-Type"] ??= "application/json";
     }
-    const res = await this.mf.dispatchFetch(route.startsWith("http") ? route : BASE + route, { method, headers: h, body: payload });
+    const url = route.startsWith("http") ? route : BASE + route;
+    const res = await this.mf.dispatchFetch(url, { method, headers: h, body: payload });
     const text = await res.text();
     let json = null;
     try {
       json = text ? JSON.parse(text) : null;
     } catch {}
-    return { status: res.status, headers: res.headers, text, body: json, timing: parseTiming(res.headers.get("server-timing")) };
+    const out = { status: res.status, headers: res.headers, text, body: json, timing: parseTiming(res.headers.get("server-timing")) };
+    this.observe(method, url, payload, out);
+    return out;
+  }
+
+  /** Records a response for the per-file checks; never throws. */
+  observe(method, url, sentBody, res) {
+    let operation = "?";
+    try {
+      const checked = checkResponse(method, url, res, { extraRoutes: this.extraRoutes });
+      operation = checked.operation;
+      if (checked.problems.length) {
+        const u = new URL(url);
+        contractViolations.push({ operation, method, path: u.pathname + u.search, status: res.status, problems: checked.problems });
+      }
+    } catch (e) {
+      contractViolations.push({ operation: "(checker error)", method, path: url, status: res.status, problems: [String(e?.stack ?? e)] });
+    }
+    try {
+      secretLedger.observe({ method, url, operation, sentBody, res });
+    } catch (e) {
+      contractViolations.push({ operation: "(secret ledger error)", method, path: url, status: res.status, problems: [String(e?.stack ?? e)] });
+    }
   }
 
   get(route, opts) { return this.request("GET", route, opts); }

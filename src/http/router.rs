@@ -147,7 +147,7 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
     ("POST", "/comments/{commentId}/read", Route::MarkCommentRead),
     ("POST", "/media/presign", Route::PresignMedia),
     ("POST", "/media/from-url", Route::IngestMedia),
-    // Folders before `/media/{mediaId}`, which would otherwise match `/media/folders`.
+    // `/media/folders` is not a media id: literal segments win in `resolve`.
     ("GET", "/media/folders", Route::ListFolders),
     ("POST", "/media/folders", Route::CreateFolder),
     ("PATCH", "/media/folders/{folderId}", Route::RenameFolder),
@@ -190,33 +190,40 @@ fn match_template(template: &str, path: &str) -> Option<Vec<String>> {
     }
 }
 
-/// Unknown path → 404; known path, other method → 405 listing the allowed ones.
+/// How literal a template is, segment by segment: a literal segment beats a `{param}` at the
+/// first place they differ, so `/media/folders` wins over `/media/{mediaId}` whatever the order
+/// of the table.
+fn specificity(template: &str) -> Vec<bool> {
+    template
+        .split('/')
+        .map(|seg| !seg.starts_with('{'))
+        .collect()
+}
+
+/// The path's route: the most literal template that matches it; then the method picks the
+/// route (405 listing that template's methods if none). Unknown path → 404. Paths are exact:
+/// a trailing slash is another path.
 pub fn resolve(method: &str, path: &str) -> Result<Matched, ApiError> {
     let rest = path.strip_prefix(BASE).ok_or(ApiError::NotFound)?;
-    let rest = if rest.len() > 1 {
-        rest.trim_end_matches('/')
-    } else {
-        rest
-    };
-    let mut allowed: Vec<&str> = Vec::new();
-    for (m, template, route) in ROUTES {
-        if let Some(params) = match_template(template, rest) {
-            if *m == method {
-                return Ok(Matched {
-                    route: *route,
-                    template,
-                    params,
-                });
-            }
-            allowed.push(m);
-        }
-    }
-    if allowed.is_empty() {
-        Err(ApiError::NotFound)
-    } else {
-        Err(ApiError::MethodNotAllowed {
-            allow: allowed.join(", "),
+    let best = ROUTES
+        .iter()
+        .filter_map(|(_, template, _)| {
+            match_template(template, rest).map(|params| (*template, params))
         })
+        .max_by(|(a, _), (b, _)| specificity(a).cmp(&specificity(b)));
+    let Some((template, params)) = best else {
+        return Err(ApiError::NotFound);
+    };
+    let same_path = ROUTES.iter().filter(|(_, t, _)| *t == template);
+    match same_path.clone().find(|(m, _, _)| *m == method) {
+        Some((_, _, route)) => Ok(Matched {
+            route: *route,
+            template,
+            params,
+        }),
+        None => Err(ApiError::MethodNotAllowed {
+            allow: same_path.map(|(m, _, _)| *m).collect::<Vec<_>>().join(", "),
+        }),
     }
 }
 
@@ -249,8 +256,51 @@ mod tests {
     fn params_come_in_path_order() {
         let m = resolve("PATCH", "/api/v1/workspaces/ws_a/members/usr_b").unwrap();
         assert_eq!(m.params, vec!["ws_a", "usr_b"]);
-        let m = resolve("GET", "/api/v1/workspaces/").unwrap();
-        assert_eq!(m.route, Route::ListWorkspaces);
+    }
+
+    #[test]
+    fn paths_are_exact() {
+        assert_eq!(
+            resolve("GET", "/api/v1/workspaces/").unwrap_err().code(),
+            "NOT_FOUND"
+        );
+        assert_eq!(
+            resolve("GET", "/api/v1/health/").unwrap_err().code(),
+            "NOT_FOUND"
+        );
+    }
+
+    #[test]
+    fn literal_segments_beat_parameters_whatever_the_order() {
+        let allow = |m: &str, p: &str| match resolve(m, p) {
+            Err(ApiError::MethodNotAllowed { allow }) => allow,
+            other => panic!("{m} {p}: {other:?}"),
+        };
+        assert_eq!(
+            resolve("GET", "/api/v1/media/folders").unwrap().route,
+            Route::ListFolders
+        );
+        assert_eq!(allow("PATCH", "/api/v1/media/folders"), "GET, POST");
+        assert_eq!(allow("GET", "/api/v1/media/presign"), "POST");
+        assert_eq!(allow("DELETE", "/api/v1/media/from-url"), "POST");
+        assert_eq!(
+            allow("POST", "/api/v1/media/folders/complete"),
+            "PATCH, DELETE"
+        );
+        assert_eq!(
+            allow("GET", "/api/v1/media/folders/download"),
+            "PATCH, DELETE"
+        );
+        assert_eq!(
+            resolve("GET", "/api/v1/media/med_x").unwrap().route,
+            Route::GetMedia
+        );
+        assert_eq!(
+            resolve("POST", "/api/v1/media/med_x/complete")
+                .unwrap()
+                .route,
+            Route::CompleteMedia
+        );
     }
 
     #[test]
