@@ -10,6 +10,7 @@ use crate::domain::ids::RequestId;
 use crate::domain::time::Timestamp;
 use crate::http::error::{ApiError, Context as _};
 use crate::http::respond::LogFields;
+use crate::ratelimit::{client_ip, Decision, Limits};
 use crate::store::Db;
 
 /// Binding names, named once.
@@ -24,6 +25,9 @@ pub struct Timing {
     pub kv_ms: f64,
     pub d1_statements: u32,
     pub d1_ms: f64,
+    /// Calls to the rate limiter's Durable Object.
+    pub rl_calls: u32,
+    pub rl_ms: f64,
 }
 
 impl Timing {
@@ -50,6 +54,13 @@ impl Timing {
                 "d1;desc=\"{}\";dur={:.1}",
                 plural(self.d1_statements, "query"),
                 self.d1_ms
+            ));
+        }
+        if self.rl_calls > 0 {
+            parts.push(format!(
+                "rl;desc=\"{}\";dur={:.1}",
+                plural(self.rl_calls, "call"),
+                self.rl_ms
             ));
         }
         parts.push(format!("total;dur={total_ms:.1}"));
@@ -83,6 +94,10 @@ pub struct Ctx {
     pub idempotency_key: Option<String>,
     pub method: String,
     pub log: RefCell<LogFields>,
+    /// `CF-Connecting-IP`, or `unknown`: the rate-limit bucket of unresolved credentials.
+    pub client_ip: String,
+    /// The last rate-limit decision, for the `RateLimit-Policy` and `RateLimit` headers.
+    pub rate: RefCell<Option<(Limits, Decision)>>,
 }
 
 impl Ctx {
@@ -105,6 +120,8 @@ impl Ctx {
             idempotency_key: headers.get("Idempotency-Key").ok().flatten(),
             method: req.method().to_string(),
             log: RefCell::default(),
+            client_ip: client_ip(headers.get("CF-Connecting-IP").ok().flatten().as_deref()),
+            rate: RefCell::default(),
             env,
             wait,
             timing,
@@ -168,6 +185,12 @@ mod tests {
             d1_statements: 1,
             ..Default::default()
         };
+        let t2 = Timing {
+            rl_calls: 1,
+            rl_ms: 0.44,
+            ..Default::default()
+        };
+        assert_eq!(t2.header(2.0), "rl;desc=\"1 call\";dur=0.4, total;dur=2.0");
         assert_eq!(
             t.header(0.0),
             "kv;desc=\"2 writes\";dur=0.0, d1;desc=\"1 query\";dur=0.0, total;dur=0.0"

@@ -9,6 +9,7 @@ pub mod ctx;
 pub mod domain;
 pub mod http;
 pub mod openapi;
+pub mod ratelimit;
 pub mod scope;
 pub mod seal;
 pub mod store;
@@ -18,6 +19,8 @@ use worker::{event, Context, Env, Request, Response};
 use crate::ctx::Ctx;
 use crate::http::respond::{self, finish};
 use crate::http::router;
+
+pub use crate::ratelimit::RateLimiter;
 
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, wait: Context) -> worker::Result<Response> {

@@ -88,8 +88,12 @@ export async function startWorker(extra = {}) {
     d1Databases: { DB: "test-db" },
     kvNamespaces: ["AUTH_CACHE"],
     r2Buckets: ["MEDIA"],
+    durableObjects: { RATE_LIMITER: "RateLimiter" },
     bindings: {
       ENVIRONMENT: "test",
+      // The suite sends many requests per key: limits out of the way unless a test sets its own.
+      RATE_LIMIT_PER_MINUTE: "1000000",
+      RATE_LIMIT_PER_15_MINUTES: "1000000",
       CREDENTIALS_KEY: "0f".repeat(32),
       MEDIA_CAPABILITY_SECRET: "test-capability-secret",
       ...(extra.bindings ?? {}),

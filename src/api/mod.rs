@@ -22,14 +22,26 @@ use crate::http::error::ApiError;
 use crate::http::page::{next_link, Cursor, PageRequest};
 use crate::http::respond::Reply;
 use crate::http::router::{Matched, Route};
+use crate::ratelimit::{self, Bucket};
 use crate::scope::{named_workspace, Named};
 
 pub async fn dispatch(ctx: &Ctx, req: &mut Request, m: Matched) -> Result<Reply, ApiError> {
     let p = &m.params;
-    // Routes that need no credential.
+    // Never limited: liveness and the contract.
     match m.route {
         Route::Health => return service::health(),
         Route::OpenApi => return service::openapi(),
+        _ => {}
+    }
+    // The other routes that need no credential are charged to the client IP.
+    if matches!(
+        m.route,
+        Route::Signup | Route::Login | Route::UploadMedia | Route::DownloadMedia
+    ) {
+        ratelimit::check(ctx, Bucket::Ip(&ctx.client_ip)).await?;
+    }
+    // Routes that need no credential.
+    match m.route {
         Route::Signup => return auth::signup(ctx, req).await,
         Route::Login => return auth::login(ctx, req).await,
         Route::UploadMedia => return media::upload_with_capability(ctx, req, &p[0]).await,

@@ -45,6 +45,9 @@ pub async fn principal(ctx: &Ctx, credential: &Credential) -> Result<Principal, 
     let principal = match isolate_get(&credential.hash, now) {
         Some(p) => p,
         None => {
+            // Not known here: charge the client IP before touching storage, so a flood of
+            // well-formed but unknown credentials reaches KV and D1 a bounded number of times.
+            crate::ratelimit::check(ctx, crate::ratelimit::Bucket::Ip(&ctx.client_ip)).await?;
             let p = match kv_get(ctx, &credential.hash).await? {
                 Some(p) => p,
                 None => {

@@ -60,6 +60,10 @@ pub enum ApiError {
     SlugTaken,
     AlreadyMember,
     LastOwner,
+    /// Over a rate limit; retry after this many milliseconds.
+    RateLimited {
+        retry_after_ms: u64,
+    },
     /// Something broke on our side; the string is for the log line only.
     Internal(String),
 }
@@ -95,6 +99,7 @@ impl ApiError {
             ApiError::SlugTaken => "SLUG_TAKEN",
             ApiError::AlreadyMember => "ALREADY_MEMBER",
             ApiError::LastOwner => "LAST_OWNER",
+            ApiError::RateLimited { .. } => "RATE_LIMITED",
             ApiError::Internal(_) => "INTERNAL",
         }
     }
@@ -126,6 +131,7 @@ impl ApiError {
             ApiError::UploadIncomplete | ApiError::FolderNotEmpty => 409,
             ApiError::UrlNotAllowed(_) => 400,
             ApiError::UpstreamFailed(_) => 502,
+            ApiError::RateLimited { .. } => 429,
             ApiError::Internal(_) => 500,
         }
     }
@@ -162,6 +168,7 @@ impl ApiError {
             ApiError::SlugTaken => "That slug is taken.".into(),
             ApiError::AlreadyMember => "That user is already a member of this workspace.".into(),
             ApiError::LastOwner => "A workspace must keep at least one OWNER.".into(),
+            ApiError::RateLimited { .. } => "Too many requests: wait for `Retry-After` seconds (see the `RateLimit` header).".into(),
             ApiError::Internal(_) => "Something went wrong on our side. Quote the requestId if you contact us.".into(),
         }
     }
@@ -213,6 +220,7 @@ pub const ALL_CODES: &[&str] = &[
     "SLUG_TAKEN",
     "ALREADY_MEMBER",
     "LAST_OWNER",
+    "RATE_LIMITED",
     "INTERNAL",
 ];
 
@@ -254,6 +262,7 @@ mod tests {
             ApiError::SlugTaken,
             ApiError::AlreadyMember,
             ApiError::LastOwner,
+            ApiError::RateLimited { retry_after_ms: 1 },
             ApiError::Internal("secret detail".into()),
         ]
     }

@@ -122,6 +122,7 @@ fn envelope(ctx: &Ctx, e: &ApiError) -> String {
     match e {
         ApiError::Validation(details) => body["details"] = json!(details),
         ApiError::InvalidState { current } => body["currentStatus"] = json!(current),
+        ApiError::RateLimited { retry_after_ms } => body["retryAfterMs"] = json!(retry_after_ms),
         _ => {}
     }
     body.to_string()
@@ -141,6 +142,12 @@ pub fn finish(ctx: &Ctx, method: &str, result: Result<Reply, ApiError>) -> Respo
             if let ApiError::MethodNotAllowed { allow } = &e {
                 r.headers.push(("Allow", allow.clone()));
             }
+            if let ApiError::RateLimited { retry_after_ms } = &e {
+                r.headers.push((
+                    "Retry-After",
+                    crate::ratelimit::retry_after_s(*retry_after_ms as i64).to_string(),
+                ));
+            }
             (r, Some(e))
         }
     };
@@ -155,6 +162,10 @@ pub fn finish(ctx: &Ctx, method: &str, result: Result<Reply, ApiError>) -> Respo
     set("X-Request-Id", ctx.request_id.as_str());
     set("Server-Timing", &ctx.timing.borrow().header(total));
     set("Cache-Control", "no-store");
+    if let Some((limits, decision)) = ctx.rate.borrow().as_ref() {
+        set("RateLimit-Policy", &limits.policy_header());
+        set("RateLimit", &decision.ratelimit_header());
+    }
     for (k, v) in &reply.headers {
         set(k, v);
     }
@@ -209,6 +220,7 @@ fn log(ctx: &Ctx, method: &str, status: u16, total: f64, error: Option<&ApiError
         "workspaces": fields.workspaces,
         "d1Queries": t.d1_statements,
         "kvReads": t.kv_reads,
+        "rateLimiterCalls": t.rl_calls,
     });
     if let Some(e) = error {
         line["code"] = json!(e.code());
