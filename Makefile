@@ -14,12 +14,15 @@ export WASM_BINDGEN_BIN := $(HOME)/.cargo/bin/wasm-bindgen
 export ESBUILD_BIN := $(CURDIR)/node_modules/.bin/esbuild
 export WASM_OPT_BIN := $(CURDIR)/node_modules/.bin/wasm-opt
 
+# Rate limits from the environment, when set: `RATE_LIMIT_PER_MINUTE=5 make dev`.
+DEV_VARS := $(foreach v,RATE_LIMIT_PER_MINUTE RATE_LIMIT_PER_15_MINUTES,$(if $(value $(v)),--var $(v):$(value $(v))))
+
 .PHONY: dev test build setup tools lint unit blackbox seed clean
 
 dev: build
 	npx wrangler d1 migrations apply postbridge --local
 	node scripts/seed.mjs
-	npx wrangler dev --ip 127.0.0.1 --port 8787
+	npx wrangler dev --ip 127.0.0.1 --port 8787 $(DEV_VARS)
 
 test: build lint unit blackbox
 
@@ -50,3 +53,15 @@ blackbox:
 
 clean:
 	rm -rf build .wrangler
+
+# The benchmark of issue 5 (not part of `make test`): the release worker and the minimal worker
+# of bench/minimal (own target dir, so the product's build is untouched), served on 127.0.0.1
+# in Miniflare and driven with wrk; prints the table and budget marks and writes BENCH.md.
+# Rate limits, once they exist, are set out of the way.
+.PHONY: bench
+bench: build
+	@command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	@grep -A1 '^name = "wasm-bindgen"$$' bench/minimal/Cargo.lock | grep -q '"$(WASM_BINDGEN_VERSION)"' || \
+		cargo update --manifest-path bench/minimal/Cargo.toml -p wasm-bindgen --precise $(WASM_BINDGEN_VERSION)
+	cd bench/minimal && CARGO_TARGET_DIR=$(CURDIR)/bench/minimal/target worker-build --release
+	RATE_LIMIT_PER_MINUTE=1000000 RATE_LIMIT_PER_15_MINUTES=1000000 node bench/run.mjs
