@@ -2,6 +2,7 @@
 // running the built worker, migrations applied in-process. Personas are minted through the
 // API itself, with fresh e-mails and names per call, so tests never depend on each other.
 import { Miniflare } from "miniflare";
+import { workerOptions, migrate } from "../scripts/worker.mjs";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -59,47 +60,11 @@ after(async () => {
   if (sections.length) throw new Error(sections.join("\n\n"));
 });
 
-export function migrationStatements() {
-  const dir = path.join(root, "migrations");
-  return fs
-    .readdirSync(dir)
-    .filter((f) => f.endsWith(".sql"))
-    .sort()
-    .flatMap((f) =>
-      fs
-        .readFileSync(path.join(dir, f), "utf8")
-        .replace(/--[^\n]*/g, "")
-        .split(";")
-        .map((s) => s.replace(/\s+/g, " ").trim())
-        .filter(Boolean),
-    );
-}
+export { migrationStatements } from "../scripts/worker.mjs";
 
 export async function startWorker(extra = {}) {
   const mf = new Miniflare({
-    modules: true,
-    scriptPath: path.join(root, "worker/entry.mjs"),
-    modulesRoot: root,
-    modulesRules: [
-      { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
-      { type: "CompiledWasm", include: ["**/*.wasm"] },
-    ],
-    compatibilityDate: "2026-04-01",
-    d1Databases: { DB: "test-db" },
-    kvNamespaces: ["AUTH_CACHE"],
-    r2Buckets: ["MEDIA"],
-    durableObjects: { RATE_LIMITER: "RateLimiter" },
-    bindings: {
-      ENVIRONMENT: "test",
-      // The suite sends many requests per key: limits out of the way unless a test sets its own.
-      RATE_LIMIT_PER_MINUTE: "1000000",
-      RATE_LIMIT_PER_15_MINUTES: "1000000",
-      CREDENTIALS_KEY: "0f".repeat(32),
-      MEDIA_CAPABILITY_SECRET: "test-capability-secret",
-      ...(extra.bindings ?? {}),
-    },
-    // e.g. outboundService, to answer the worker's own fetches without a network.
-    ...(extra.miniflare ?? {}),
+    ...workerOptions({ bindings: extra.bindings ?? {}, ...(extra.miniflare ?? {}) }),
     handleRuntimeStdio(stdout, stderr) {
       for (const stream of [stdout, stderr]) {
         stream.setEncoding("utf8");
@@ -110,8 +75,7 @@ export async function startWorker(extra = {}) {
       }
     },
   });
-  const db = await mf.getD1Database("DB");
-  await db.batch(migrationStatements().map((s) => db.prepare(s)));
+  const db = await migrate(mf);
   const kv = await mf.getKVNamespace("AUTH_CACHE");
   const app = new App(mf, db, kv);
   // A test-only route outside the contract: its only answer is the generic 500.
