@@ -1,0 +1,132 @@
+// One worker served over HTTP on 127.0.0.1 by Miniflare (workerd), in its own process, so the
+// bench can time its start from process spawn to first served request, and so the parent
+// process (which runs the load generator) stays out of the request path.
+//
+//   node bench/serve.mjs <product|minimal> <port> [bindings-json]
+//
+// Driven over the IPC channel of child_process.fork: it reports {type:"ready"} once listening,
+// then answers {cmd:"migrate"}, {cmd:"seed", spec} and {cmd:"stop"}.
+import { Miniflare } from "miniflare";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { generate, insertStatements } from "./dataset.mjs";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const [kind, portArg, bindingsArg] = process.argv.slice(2);
+
+function compatibilityDate() {
+  const toml = fs.readFileSync(path.join(root, "wrangler.toml"), "utf8");
+  return toml.match(/^compatibility_date\s*=\s*"([^"]+)"/m)?.[1] ?? "2026-04-01";
+}
+
+// Migrations as tests/helpers.mjs applies them: comments stripped, one statement per `;`.
+function migrationStatements() {
+  const dir = path.join(root, "migrations");
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith(".sql"))
+    .sort()
+    .flatMap((f) =>
+      fs
+        .readFileSync(path.join(dir, f), "utf8")
+        .replace(/--[^\n]*/g, "")
+        .split(";")
+        .map((s) => s.replace(/\s+/g, " ").trim())
+        .filter(Boolean),
+    );
+}
+
+// Durable Object bindings as wrangler.toml declares them ([[durable_objects.bindings]] name and
+// class_name), so the bench serves the product with what it is deployed with.
+function durableObjects() {
+  const out = {};
+  let current = null;
+  for (const line of fs.readFileSync(path.join(root, "wrangler.toml"), "utf8").split("\n")) {
+    const header = line.match(/^\s*\[\[?([^\]]+)\]\]?\s*$/);
+    if (header) {
+      current = header[1].trim() === "durable_objects.bindings" ? {} : null;
+      continue;
+    }
+    const kv = current && line.match(/^\s*(\w+)\s*=\s*"([^"]*)"/);
+    if (kv) {
+      current[kv[1]] = kv[2];
+      if (current.name && current.class_name) out[current.name] = current.class_name;
+    }
+  }
+  return out;
+}
+
+const script = {
+  // The product exactly as the black-box suite runs it: worker/entry.mjs around build/.
+  product: { scriptPath: path.join(root, "worker/entry.mjs"), modulesRoot: root, durableObjects: durableObjects() },
+  // The minimal worker straight from its worker-build output.
+  minimal: { scriptPath: path.join(root, "bench/minimal/build/index.js"), modulesRoot: path.join(root, "bench/minimal/build") },
+}[kind];
+if (!script) throw new Error(`unknown worker kind ${kind}`);
+
+let errorLines = 0;
+let printed = 0;
+const mf = new Miniflare({
+  ...script,
+  modules: true,
+  modulesRules: [
+    { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
+    { type: "CompiledWasm", include: ["**/*.wasm"] },
+  ],
+  compatibilityDate: compatibilityDate(),
+  host: "127.0.0.1",
+  port: Number(portArg),
+  d1Databases: { DB: "bench-db" },
+  kvNamespaces: ["AUTH_CACHE"],
+  r2Buckets: ["MEDIA"],
+  bindings: JSON.parse(bindingsArg ?? "{}"),
+  // The product logs one JSON line per request; drain it here rather than print it (or keep
+  // it, timestamped, in $BENCH_SERVER_LOG, to investigate a run).
+  // Lines logged at level "error" are counted: the bench holds them against the run.
+  handleRuntimeStdio(stdout, stderr) {
+    const keep = process.env.BENCH_SERVER_LOG ? fs.createWriteStream(`${process.env.BENCH_SERVER_LOG}.${kind}`, { flags: "a" }) : null;
+    for (const [name, stream] of [["stdout", stdout], ["stderr", stderr]]) {
+      stream.setEncoding("utf8");
+      stream.on("data", (chunk) => {
+        keep?.write(`${new Date().toISOString()} ${name} ${chunk}`);
+        const errors = chunk.match(/"level":\s*"error"/g)?.length ?? 0;
+        errorLines += errors;
+        // Print the first few, so a broken run says why.
+        if ((errors || (name === "stderr" && /error/i.test(chunk))) && printed++ < 5) process.stderr.write(`[${kind}] ${chunk.trimEnd().slice(0, 400)}\n`);
+      });
+    }
+  },
+});
+
+const url = await mf.ready;
+process.send({ type: "ready", url: url.href });
+
+process.on("message", async (msg) => {
+  try {
+    if (msg.cmd === "migrate") {
+      const db = await mf.getD1Database("DB");
+      await db.batch(migrationStatements().map((s) => db.prepare(s)));
+      process.send({ type: "done", id: msg.id });
+    } else if (msg.cmd === "seed") {
+      const started = Date.now();
+      const db = await mf.getD1Database("DB");
+      const data = generate(msg.spec);
+      const stmts = insertStatements(db, data.tables);
+      // A few statements per batch: each batch is one transaction, kept well below D1's limits.
+      for (let i = 0; i < stmts.length; i += 10) await db.batch(stmts.slice(i, i + 10));
+      const rows = Object.fromEntries(Object.entries(data.tables).map(([t, r]) => [t, r.length]));
+      process.send({ type: "done", id: msg.id, rows, ms: Date.now() - started });
+    } else if (msg.cmd === "errors") {
+      process.send({ type: "done", id: msg.id, errorLines });
+    } else if (msg.cmd === "stop") {
+      await mf.dispose();
+      process.exit(0);
+    }
+  } catch (e) {
+    process.send({ type: "error", id: msg.id, message: String(e?.stack ?? e) });
+  }
+});
+process.on("disconnect", () => {
+  mf.dispose().finally(() => process.exit(0));
+});
