@@ -209,6 +209,23 @@ export class App {
     return { owner, session: owner.token, ws1, ws2, fullKey, scopedKey, stranger, foreign, strangerKey };
   }
 
+  /** Resolves each credential once, so the next request is answered from the principal cache
+   * and a refusal at the edge shows no `d1` in Server-Timing. */
+  async warm(...tokens) {
+    for (const token of tokens) {
+      const res = await this.get("/me", { token });
+      assert.equal(res.status, 200, res.text);
+    }
+  }
+
+  /** A fresh user added to `wsId` by `session` with `role`, with a session and a full key. */
+  async joinAs(session, wsId, role) {
+    const user = await this.signup();
+    await this.addMember(session, wsId, user.email, role);
+    const key = (await this.mintKey(user.token, { name: `${role} key` })).key;
+    return { ...user, id: user.user.id, session: user.token, key };
+  }
+
   /** Row count of a table, read straight from D1, to prove a refusal wrote nothing. */
   async count(table, where = "1=1", ...args) {
     const row = await this.db.prepare(`SELECT COUNT(*) AS n FROM ${table} WHERE ${where}`).bind(...args).first();
@@ -240,6 +257,17 @@ export function withoutRequestId(text) {
 export function ghostWorkspaceId() {
   const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
   let s = "ws_";
+  for (let i = 0; i < 16; i++) s += alphabet[Math.floor(Math.random() * 62)];
+  return s;
+}
+
+/** Lets the clock move on, so rows created one after another get distinct timestamps. */
+export const tick = () => new Promise((r) => setTimeout(r, 3));
+
+/** A well-formed id of a workspace-owned resource in `wsId` that no row has. */
+export function ghostId(prefix, wsId) {
+  const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+  let s = `${prefix}${wsId.slice(3)}`;
   for (let i = 0; i < 16; i++) s += alphabet[Math.floor(Math.random() * 62)];
   return s;
 }

@@ -1,32 +1,15 @@
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, assertError, assertNoD1, withoutRequestId, ghostWorkspaceId, unique } from "./helpers.mjs";
+import { startWorker, assertError, assertNoD1, withoutRequestId, ghostWorkspaceId, unique, tick } from "./helpers.mjs";
 
 let app;
 before(async () => { app = await startWorker(); });
 after(() => app.dispose());
 
+const warm = (...tokens) => app.warm(...tokens);
+const joinAs = (...args) => app.joinAs(...args);
+
 // --- local helpers ---------------------------------------------------------------------
-
-/** Lets the clock move on, so memberships made one after another get distinct timestamps. */
-const tick = () => new Promise((r) => setTimeout(r, 3));
-
-/** Resolves each credential once, so the next request is answered from the principal cache
- * and a refusal at the edge shows no `d1` in Server-Timing. */
-async function warm(...tokens) {
-  for (const token of tokens) {
-    const res = await app.get("/me", { token });
-    assert.equal(res.status, 200, res.text);
-  }
-}
-
-/** A fresh user added to `wsId` by `session` with `role`, with a session and a full key. */
-async function joinAs(session, wsId, role) {
-  const user = await app.signup();
-  await app.addMember(session, wsId, user.email, role);
-  const key = (await app.mintKey(user.token, { name: `${role} key` })).key;
-  return { ...user, id: user.user.id, session: user.token, key };
-}
 
 /** The stored role of `userId` in `wsId`, or null when not a member. */
 async function roleOf(wsId, userId) {

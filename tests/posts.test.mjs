@@ -1,6 +1,6 @@
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, assertError, assertNoD1, withoutRequestId, ghostWorkspaceId, unique } from "./helpers.mjs";
+import { startWorker, assertError, assertNoD1, withoutRequestId, ghostWorkspaceId, unique, tick, ghostId } from "./helpers.mjs";
 
 const CREDENTIALS_KEY = "0b1c2d3e4f5061728394a5b6c7d8e9f00112233445566778899aabbccddeeff0";
 
@@ -8,33 +8,10 @@ let app;
 before(async () => { app = await startWorker({ bindings: { CREDENTIALS_KEY } }); });
 after(() => app.dispose());
 
+const warm = (...tokens) => app.warm(...tokens);
+const joinAs = (...args) => app.joinAs(...args);
+
 // --- local helpers ---------------------------------------------------------------------
-
-/** Lets the clock move on, so rows created one after another get distinct timestamps. */
-const tick = () => new Promise((r) => setTimeout(r, 3));
-
-/** Resolves each credential once, so the next request is answered from the principal cache
- * and a refusal at the edge shows no `d1` in Server-Timing. */
-async function warm(...tokens) {
-  for (const token of tokens) {
-    const res = await app.get("/me", { token });
-    assert.equal(res.status, 200, res.text);
-  }
-}
-
-/** A fresh user added to `wsId` by `session` with `role`, with a session and a full key. */
-async function joinAs(session, wsId, role) {
-  const user = await app.signup();
-  await app.addMember(session, wsId, user.email, role);
-  const key = (await app.mintKey(user.token, { name: `${role} key` })).key;
-  return { ...user, id: user.user.id, session: user.token, key };
-}
-
-const BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-const random62 = (n) => Array.from({ length: n }, () => BASE62[Math.floor(Math.random() * 62)]).join("");
-
-/** A well-formed id of a workspace-owned resource in `wsId` that no row has. */
-const ghostId = (prefix, wsId) => `${prefix}${wsId.slice(3)}${random62(16)}`;
 
 /** Registers an account and returns it (201 asserted). */
 async function connect(token, wsId, platform = "X") {

@@ -1,24 +1,14 @@
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, assertError, assertNoD1, withoutRequestId, ghostWorkspaceId, unique } from "./helpers.mjs";
+import { startWorker, assertError, assertNoD1, withoutRequestId, ghostWorkspaceId, unique, tick } from "./helpers.mjs";
 
 let app;
 before(async () => { app = await startWorker(); });
 after(() => app.dispose());
 
+const warm = (...tokens) => app.warm(...tokens);
+
 // --- local helpers ---------------------------------------------------------------------
-
-/** Lets the clock move on, so rows created one after another get distinct timestamps. */
-const tick = () => new Promise((r) => setTimeout(r, 3));
-
-/** Resolves each credential once, so the next request is answered from the principal cache
- * and a refusal at the edge shows no `d1` in Server-Timing. */
-async function warm(...tokens) {
-  for (const token of tokens) {
-    const res = await app.get("/me", { token });
-    assert.equal(res.status, 200, res.text);
-  }
-}
 
 /** The workspace row as stored, to prove a refusal changed nothing. */
 function row(id) {
