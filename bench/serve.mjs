@@ -11,6 +11,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { generate, insertStatements } from "./dataset.mjs";
+import { migrationStatements } from "../scripts/worker.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const [kind, portArg, bindingsArg] = process.argv.slice(2);
@@ -20,22 +21,6 @@ function compatibilityDate() {
   return toml.match(/^compatibility_date\s*=\s*"([^"]+)"/m)?.[1] ?? "2026-04-01";
 }
 
-// Migrations as tests/helpers.mjs applies them: comments stripped, one statement per `;`.
-function migrationStatements() {
-  const dir = path.join(root, "migrations");
-  return fs
-    .readdirSync(dir)
-    .filter((f) => f.endsWith(".sql"))
-    .sort()
-    .flatMap((f) =>
-      fs
-        .readFileSync(path.join(dir, f), "utf8")
-        .replace(/--[^\n]*/g, "")
-        .split(";")
-        .map((s) => s.replace(/\s+/g, " ").trim())
-        .filter(Boolean),
-    );
-}
 
 // Durable Object bindings as wrangler.toml declares them ([[durable_objects.bindings]] name and
 // class_name), so the bench serves the product with what it is deployed with.
