@@ -27,6 +27,8 @@ pub struct Timing {
     pub d1_ms: f64,
     /// Calls to the rate limiter's Durable Object.
     pub rl_calls: u32,
+    /// Rate-limit decisions taken from this isolate's lease, with no call.
+    pub rl_local: u32,
     pub rl_ms: f64,
 }
 
@@ -56,10 +58,17 @@ impl Timing {
                 self.d1_ms
             ));
         }
-        if self.rl_calls > 0 {
+        if self.rl_calls + self.rl_local > 0 {
+            let mut what = Vec::new();
+            if self.rl_calls > 0 {
+                what.push(plural(self.rl_calls, "call"));
+            }
+            if self.rl_local > 0 {
+                what.push(format!("{} local", self.rl_local));
+            }
             parts.push(format!(
                 "rl;desc=\"{}\";dur={:.1}",
-                plural(self.rl_calls, "call"),
+                what.join(", "),
                 self.rl_ms
             ));
         }
@@ -103,16 +112,16 @@ pub struct Ctx {
 impl Ctx {
     pub fn new(req: &Request, env: Env, wait: worker::Context) -> Result<Self, ApiError> {
         let timing = SharedTiming::default();
-        let url = req.url().ctx("parse request url")?;
+        let url = req.inner().url();
+        let (origin, path, query) = split_url(&url);
         let db = Db::new(env.d1(DB).ctx("binding DB")?, timing.clone());
         let headers = req.headers();
         Ok(Ctx {
             request_id: RequestId::generate(),
             started_ms: now_ms(),
-            origin: url.origin().ascii_serialization(),
-            path: url.path().to_owned(),
-            query: url
-                .query_pairs()
+            origin: origin.to_owned(),
+            path: path.to_owned(),
+            query: url::form_urlencoded::parse(query.as_bytes())
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect(),
             workspace_header: headers.get("X-Workspace-Id").ok().flatten(),
@@ -157,6 +166,24 @@ impl Ctx {
     }
 }
 
+/// Origin, path and query of a URL as the runtime serializes it (WHATWG: scheme and host
+/// normalized, default port dropped, `?` and `#` escaped inside the path). Splitting that text
+/// gives what a full parse would, for a fraction of its cost on every request.
+fn split_url(url: &str) -> (&str, &str, &str) {
+    let url = url.split_once('#').map_or(url, |(u, _)| u);
+    let (url, query) = url.split_once('?').unwrap_or((url, ""));
+    let host_start = url.find("://").map_or(0, |i| i + 3);
+    let path_start = url[host_start..]
+        .find('/')
+        .map_or(url.len(), |i| host_start + i);
+    let path = &url[path_start..];
+    (
+        &url[..path_start],
+        if path.is_empty() { "/" } else { path },
+        query,
+    )
+}
+
 pub fn now_ms() -> f64 {
     js_sys::Date::now()
 }
@@ -164,6 +191,29 @@ pub fn now_ms() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_split_as_a_full_parse_would() {
+        for raw in [
+            "http://api.test/api/v1/posts",
+            "https://api.example.com/api/v1/posts?limit=2&cursor=ab",
+            "http://127.0.0.1:8787/api/v1/posts?workspaceId=ws_1&status=DRAFT#frag",
+            "http://[::1]:8787/api/v1/me",
+            "https://api.example.com",
+            "https://api.example.com/a%3Fb/c?x=%E2%9C%93&y=a+b&y=2&empty=&flag",
+            "https://api.example.com/?q=1?2",
+        ] {
+            let parsed = url::Url::parse(raw).unwrap();
+            // What the runtime hands us is already serialized.
+            let serialized = parsed.as_str();
+            let (origin, path, query) = split_url(serialized);
+            assert_eq!(origin, parsed.origin().ascii_serialization(), "{raw}");
+            assert_eq!(path, parsed.path(), "{raw}");
+            let ours: Vec<_> = url::form_urlencoded::parse(query.as_bytes()).collect();
+            let theirs: Vec<_> = parsed.query_pairs().collect();
+            assert_eq!(ours, theirs, "{raw}");
+        }
+    }
 
     #[test]
     fn server_timing_names_only_the_storage_touched() {
@@ -191,6 +241,11 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(t2.header(2.0), "rl;desc=\"1 call\";dur=0.4, total;dur=2.0");
+        let t3 = Timing {
+            rl_local: 1,
+            ..Default::default()
+        };
+        assert_eq!(t3.header(2.0), "rl;desc=\"1 local\";dur=0.0, total;dur=2.0");
         assert_eq!(
             t.header(0.0),
             "kv;desc=\"2 writes\";dur=0.0, d1;desc=\"1 query\";dur=0.0, total;dur=0.0"

@@ -2,13 +2,20 @@
 //! per 60 s and a sustained `RATE_LIMIT_PER_15_MINUTES` (default 1000) per 900 s.
 //!
 //! Each bucket (an API key, a session, or a client IP for credentials not yet resolved) is one
-//! Durable Object, `RateLimiter`, so its counts are exact across isolates and locations: every
-//! limited request makes one `fetch` to it and gets the decision back as JSON. The object keeps
-//! its counters in memory and in durable storage, so an evicted object does not start over.
+//! Durable Object, `RateLimiter`, which holds the bucket's counts for every isolate and location.
+//! Calling it on every request would cost about as much as a D1 read, so an isolate *reserves*
+//! requests in batches (a lease): the object counts the whole batch at once and the isolate
+//! spends it locally. A batch is a sixteenth of what is left in the tighter window (at least 1,
+//! at most `LEASE_MAX`), so near the limit every request asks the object again. The object
+//! never lets more than the quota through in a window, whichever isolates ask; what an
+//! isolate reserved and did not spend is lost when its window closes, so a client spread over
+//! many isolates may be refused up to a sixteenth of its quota per isolate early. A refusal is
+//! remembered by the isolate until the window that caused it resets: a flood of refused
+//! requests costs no call at all.
 //!
-//! The rules (`decide`, the headers) are pure and tested natively; the object and the client
-//! (`check`) are thin. If the object cannot be reached the request goes through (fail open) and
-//! the failure is logged: a limiter outage must not take the API down with it.
+//! The rules (`reserve`, `Lease`, the headers) are pure and tested natively; the object and the
+//! client (`check`) are thin. If the object cannot be reached the request goes through (fail
+//! open) and the failure is logged: a limiter outage must not take the API down with it.
 
 use serde::{Deserialize, Serialize};
 
@@ -137,6 +144,155 @@ pub fn decide(c: &mut Counters, limits: Limits, now_ms: i64) -> Decision {
     }
 }
 
+/// The most requests one isolate reserves at once.
+pub const LEASE_MAX: u32 = 100;
+/// An isolate reserves this fraction (1/n) of what is left in the tighter window.
+pub const LEASE_DIVISOR: u32 = 16;
+
+/// How many requests to hand an isolate, given what is left in each window.
+pub fn lease_size(burst_left: u32, sustained_left: u32) -> u32 {
+    (burst_left.min(sustained_left) / LEASE_DIVISOR).clamp(1, LEASE_MAX)
+}
+
+/// The object's answer: how many requests it counted for the caller (0 on a refusal), and the
+/// windows after counting them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    pub granted: u32,
+    pub decision: Decision,
+}
+
+/// Counts a batch of requests (`lease_size` of what is left) against both windows, or none if
+/// either window is exhausted.
+pub fn reserve(c: &mut Counters, limits: Limits, now_ms: i64) -> Reservation {
+    let probe = decide(c, limits, now_ms);
+    if !probe.allowed {
+        return Reservation {
+            granted: 0,
+            decision: probe,
+        };
+    }
+    // `decide` counted one; the rest of the batch comes out of what is left after it.
+    let extra = lease_size(probe.burst.remaining + 1, probe.sustained.remaining + 1) - 1;
+    let extra = extra
+        .min(probe.burst.remaining)
+        .min(probe.sustained.remaining);
+    c.burst_count += extra;
+    c.sustained_count += extra;
+    let mut decision = probe;
+    decision.burst.remaining -= extra;
+    decision.sustained.remaining -= extra;
+    Reservation {
+        granted: extra + 1,
+        decision,
+    }
+}
+
+/// One window as an isolate remembers it: the object's remaining count when it answered, and
+/// when the window resets (ms since the epoch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct LeasedWindow {
+    quota: u32,
+    remaining: u32,
+    reset_at: i64,
+}
+
+impl LeasedWindow {
+    fn at(w: &WindowState, now_ms: i64) -> Self {
+        LeasedWindow {
+            quota: w.quota,
+            remaining: w.remaining,
+            reset_at: now_ms + w.reset_ms,
+        }
+    }
+
+    fn state(&self, extra_left: u32, now_ms: i64) -> WindowState {
+        WindowState {
+            quota: self.quota,
+            remaining: self.remaining.saturating_add(extra_left),
+            reset_ms: self.reset_at - now_ms,
+        }
+    }
+}
+
+/// What an isolate holds for one bucket between calls to the object: requests reserved and not
+/// yet spent, or a refusal that stands until its window resets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    limits: Limits,
+    /// Reserved here and not yet spent; 0 with `refused` set means refused until `until()`.
+    left: u32,
+    refused: bool,
+    burst: LeasedWindow,
+    sustained: LeasedWindow,
+}
+
+impl Lease {
+    /// Turns the object's answer into a lease; a still-valid lease for the same windows (another
+    /// request of this isolate reserved concurrently) adds its unspent requests.
+    pub fn new(r: &Reservation, limits: Limits, now_ms: i64, previous: Option<&Lease>) -> Lease {
+        let mut lease = Lease {
+            limits,
+            left: r.granted,
+            refused: !r.decision.allowed,
+            burst: LeasedWindow::at(&r.decision.burst, now_ms),
+            sustained: LeasedWindow::at(&r.decision.sustained, now_ms),
+        };
+        if let Some(p) = previous {
+            // Reset times are computed from each answer's arrival, so they differ by the
+            // latency; two different windows of one bucket are a whole window length apart.
+            let close = |a: i64, b: i64| a.abs_diff(b) < 1000;
+            let same_windows = p.limits == limits
+                && close(p.burst.reset_at, lease.burst.reset_at)
+                && close(p.sustained.reset_at, lease.sustained.reset_at);
+            if same_windows && !lease.refused && p.valid(now_ms) {
+                lease.left += p.left;
+            }
+        }
+        lease
+    }
+
+    /// The time after which this lease says nothing: a refusal lasts until every exhausted
+    /// window has reset; reserved requests belong to the windows they were counted in.
+    fn until(&self) -> i64 {
+        if self.refused {
+            [self.burst, self.sustained]
+                .iter()
+                .filter(|w| w.remaining == 0)
+                .map(|w| w.reset_at)
+                .max()
+                .unwrap_or(self.burst.reset_at)
+        } else {
+            self.burst.reset_at.min(self.sustained.reset_at)
+        }
+    }
+
+    fn valid(&self, now_ms: i64) -> bool {
+        self.is_live(now_ms) && (self.refused || self.left > 0)
+    }
+
+    /// Whether the windows it was granted in are still open.
+    pub fn is_live(&self, now_ms: i64) -> bool {
+        now_ms < self.until()
+    }
+
+    /// Decides one request locally, if this lease can: a standing refusal, or one reserved
+    /// request spent. `None` means ask the object.
+    pub fn spend(&mut self, limits: Limits, now_ms: i64) -> Option<Decision> {
+        if self.limits != limits || !self.valid(now_ms) {
+            return None;
+        }
+        if !self.refused {
+            self.left -= 1;
+        }
+        Some(Decision {
+            allowed: !self.refused,
+            burst: self.burst.state(self.left, now_ms),
+            sustained: self.sustained.state(self.left, now_ms),
+        })
+    }
+}
+
 impl Decision {
     /// The window closest to exhaustion: the one with the fewest requests left; among
     /// exhausted windows (or on a tie) the one that resets last, since that is when the client
@@ -208,14 +364,22 @@ pub use edge::{check, RateLimiter};
 /// The Durable Object and the worker's side of the call.
 mod edge {
     use std::cell::RefCell;
+    use std::collections::HashMap;
 
     use worker::{durable_object, DurableObject, Env, Request, Response, State};
 
-    use super::{decide, Bucket, Counters, Decision, Limits};
+    use super::{reserve, Bucket, Counters, Decision, Lease, Limits, Reservation};
     use crate::ctx::{now_ms, Ctx};
     use crate::http::error::ApiError;
 
     const STORAGE_KEY: &str = "c";
+    /// More buckets than this in one isolate and the expired leases are dropped (all of them,
+    /// if that is not enough): losing a lease only means asking the object again.
+    const MAX_LEASES: usize = 10_000;
+
+    thread_local! {
+        static LEASES: RefCell<HashMap<String, Lease>> = RefCell::new(HashMap::new());
+    }
 
     #[durable_object]
     pub struct RateLimiter {
@@ -231,7 +395,8 @@ mod edge {
             }
         }
 
-        /// `GET /?burst=<q>&sustained=<q>` counts one request and answers the `Decision`.
+        /// `GET /?burst=<q>&sustained=<q>` reserves a batch of requests and answers the
+        /// `Reservation`.
         async fn fetch(&self, req: Request) -> worker::Result<Response> {
             let url = req.url()?;
             let mut q = (None, None);
@@ -251,16 +416,16 @@ mod edge {
                 }
             }
             let now = now_ms() as i64;
-            let (decision, counters, new_window) = {
+            let (reservation, counters, new_window) = {
                 let mut slot = self.counters.borrow_mut();
                 let c = slot.get_or_insert_with(Counters::default);
                 let before = c.sustained_start;
-                let d = decide(c, limits, now);
-                (d, c.clone(), before != c.sustained_start)
+                let r = reserve(c, limits, now);
+                (r, c.clone(), before != c.sustained_start)
             };
-            // Written whenever the counters change (a counted request, or a window that rolled
+            // Written whenever the counters change (a reservation, or a window that rolled
             // over), so an evicted object picks up where it was.
-            if decision.allowed || new_window {
+            if reservation.granted > 0 || new_window {
                 let storage = self.state.storage();
                 storage.put(STORAGE_KEY, &counters).await?;
                 if new_window {
@@ -270,7 +435,7 @@ mod edge {
                     storage.set_alarm(end + 1000).await?;
                 }
             }
-            Response::from_json(&decision)
+            Response::from_json(&reservation)
         }
 
         async fn alarm(&self) -> worker::Result<Response> {
@@ -289,48 +454,83 @@ mod edge {
         }
     }
 
-    /// Charges the request to `bucket`: records the decision for the response headers and the
-    /// call in `Server-Timing`; `Err(RateLimited)` when over a limit.
+    /// Charges the request to `bucket`, from this isolate's lease when it can and from the
+    /// bucket's object otherwise; records the decision for the response headers and the work in
+    /// `Server-Timing`; `Err(RateLimited)` when over a limit.
     pub async fn check(ctx: &Ctx, bucket: Bucket<'_>) -> Result<(), ApiError> {
         let base = Limits::from_vars(
             ctx.var("RATE_LIMIT_PER_MINUTE").as_deref(),
             ctx.var("RATE_LIMIT_PER_15_MINUTES").as_deref(),
         );
         let (name, limits) = bucket.name_and_limits(base);
-        let started = now_ms();
-        let out = ask(ctx, &name, limits).await;
-        {
-            let mut t = ctx.timing.borrow_mut();
-            t.rl_calls += 1;
-            t.rl_ms += now_ms() - started;
-        }
-        match out {
-            Ok(d) => {
-                let retry = d.retry_after_ms();
-                *ctx.rate.borrow_mut() = Some((limits, d));
-                match retry {
-                    None => Ok(()),
-                    Some(ms) => Err(ApiError::RateLimited {
-                        retry_after_ms: ms.max(0) as u64,
-                    }),
+        let local = LEASES.with(|m| {
+            m.borrow_mut()
+                .get_mut(&name)
+                .and_then(|l| l.spend(limits, now_ms() as i64))
+        });
+        let decision = match local {
+            Some(d) => {
+                ctx.timing.borrow_mut().rl_local += 1;
+                d
+            }
+            None => {
+                let started = now_ms();
+                let out = ask(ctx, &name, limits).await;
+                {
+                    let mut t = ctx.timing.borrow_mut();
+                    t.rl_calls += 1;
+                    t.rl_ms += now_ms() - started;
+                }
+                match out {
+                    Ok(r) => lease(&name, &r, limits),
+                    Err(e) => {
+                        // Fail open: the limiter being unreachable must not refuse every request.
+                        worker::console_error!(
+                            "{}",
+                            serde_json::json!({
+                                "level": "error",
+                                "requestId": ctx.request_id.as_str(),
+                                "cause": format!("rate limiter: {e}"),
+                            })
+                        );
+                        return Ok(());
+                    }
                 }
             }
-            Err(e) => {
-                // Fail open: the limiter being unreachable must not refuse every request.
-                worker::console_error!(
-                    "{}",
-                    serde_json::json!({
-                        "level": "error",
-                        "requestId": ctx.request_id.as_str(),
-                        "cause": format!("rate limiter: {e}"),
-                    })
-                );
-                Ok(())
-            }
+        };
+        let retry = decision.retry_after_ms();
+        *ctx.rate.borrow_mut() = Some((limits, decision));
+        match retry {
+            None => Ok(()),
+            Some(ms) => Err(ApiError::RateLimited {
+                retry_after_ms: ms.max(0) as u64,
+            }),
         }
     }
 
-    async fn ask(ctx: &Ctx, name: &str, limits: Limits) -> worker::Result<Decision> {
+    /// Keeps the object's answer as this isolate's lease for the bucket and spends this
+    /// request from it.
+    fn lease(name: &str, r: &Reservation, limits: Limits) -> Decision {
+        let now = now_ms() as i64;
+        LEASES.with(|m| {
+            let mut m = m.borrow_mut();
+            let mut lease = Lease::new(r, limits, now, m.get(name));
+            // Spending fails only if the window closed while the answer was on its way.
+            let decision = lease
+                .spend(limits, now)
+                .unwrap_or_else(|| r.decision.clone());
+            if m.len() >= MAX_LEASES && !m.contains_key(name) {
+                m.retain(|_, l| l.is_live(now));
+                if m.len() >= MAX_LEASES {
+                    m.clear();
+                }
+            }
+            m.insert(name.to_owned(), lease);
+            decision
+        })
+    }
+
+    async fn ask(ctx: &Ctx, name: &str, limits: Limits) -> worker::Result<Reservation> {
         let ns = ctx.env.durable_object(super::BINDING)?;
         let stub = ns.id_from_name(name)?.get_stub()?;
         let mut res = stub
@@ -345,7 +545,7 @@ mod edge {
                 res.status_code()
             )));
         }
-        res.json::<Decision>().await
+        res.json::<Reservation>().await
     }
 }
 
@@ -512,5 +712,147 @@ mod tests {
         let d = decide(&mut c, L, 5);
         let back: Decision = serde_json::from_str(&serde_json::to_string(&d).unwrap()).unwrap();
         assert_eq!(back, d);
+    }
+    #[test]
+    fn lease_sizes_are_a_sixteenth_of_the_tighter_window_within_bounds() {
+        assert_eq!(lease_size(0, 0), 1);
+        assert_eq!(lease_size(5, 1000), 1, "near the limit every request asks");
+        assert_eq!(lease_size(60, 1000), 3);
+        assert_eq!(lease_size(1000, 60), 3);
+        assert_eq!(lease_size(1_000_000, 1_000_000), LEASE_MAX);
+    }
+
+    #[test]
+    fn reservations_never_let_more_than_the_quota_through() {
+        // However the isolates ask, the object grants at most the quota per window.
+        let limits = Limits {
+            burst: 60,
+            sustained: 1000,
+        };
+        let mut c = Counters::default();
+        let t0 = 1_800_000_000_000;
+        let mut granted = Vec::new();
+        loop {
+            let r = reserve(&mut c, limits, t0);
+            if r.granted == 0 {
+                assert!(!r.decision.allowed);
+                assert_eq!(r.decision.burst.remaining, 0);
+                break;
+            }
+            assert!(r.decision.allowed);
+            granted.push(r.granted);
+        }
+        assert_eq!(granted.iter().sum::<u32>(), 60);
+        assert_eq!(granted[0], 3, "a sixteenth of 60 left");
+        assert_eq!(*granted.last().unwrap(), 1, "one at a time near the end");
+        assert_eq!(c.burst_count, 60);
+        assert_eq!(c.sustained_count, 60);
+        // The sustained window bounds the batch as well.
+        let mut c = Counters::default();
+        let tight = Limits {
+            burst: 1000,
+            sustained: 2,
+        };
+        assert_eq!(reserve(&mut c, tight, t0).granted, 1);
+        assert_eq!(reserve(&mut c, tight, t0).granted, 1);
+        assert_eq!(reserve(&mut c, tight, t0).granted, 0);
+    }
+
+    fn reservation(granted: u32, burst_left: u32, reset_ms: i64) -> Reservation {
+        Reservation {
+            granted,
+            decision: Decision {
+                allowed: granted > 0,
+                burst: WindowState {
+                    quota: 60,
+                    remaining: burst_left,
+                    reset_ms,
+                },
+                sustained: WindowState {
+                    quota: 1000,
+                    remaining: 900,
+                    reset_ms: 600_000,
+                },
+            },
+        }
+    }
+
+    const L60: Limits = Limits {
+        burst: 60,
+        sustained: 1000,
+    };
+
+    #[test]
+    fn a_lease_spends_its_reserved_requests_then_asks_again() {
+        let now = 1_000;
+        // The object counted 3 for this isolate and has 50 left for everyone.
+        let mut lease = Lease::new(&reservation(3, 50, 30_000), L60, now, None);
+        let rs: Vec<u32> = (0..3)
+            .map(|i| {
+                let d = lease.spend(L60, now + i).expect("reserved");
+                assert!(d.allowed);
+                assert_eq!(d.burst.reset_ms, 30_000 - i);
+                d.burst.remaining
+            })
+            .collect();
+        assert_eq!(
+            rs,
+            [52, 51, 50],
+            "what is left, counting the unspent reservation"
+        );
+        assert_eq!(lease.spend(L60, now + 3), None, "spent: ask the object");
+    }
+
+    #[test]
+    fn a_lease_ends_with_its_window_or_a_change_of_limits() {
+        let now = 1_000;
+        let mut lease = Lease::new(&reservation(5, 50, 30_000), L60, now, None);
+        assert!(lease.clone().spend(L60, now + 29_999).is_some());
+        assert_eq!(
+            lease.clone().spend(L60, now + 30_000),
+            None,
+            "window closed"
+        );
+        let other = Limits {
+            burst: 61,
+            sustained: 1000,
+        };
+        assert_eq!(lease.spend(other, now), None, "limits changed");
+        assert!(!lease.is_live(now + 30_000));
+    }
+
+    #[test]
+    fn a_refusal_stands_locally_until_its_window_resets() {
+        let now = 1_000;
+        let mut lease = Lease::new(&reservation(0, 0, 20_000), L60, now, None);
+        for dt in [0, 10_000, 19_999] {
+            let d = lease.spend(L60, now + dt).expect("refused locally");
+            assert!(!d.allowed);
+            assert_eq!(d.retry_after_ms(), Some(20_000 - dt));
+        }
+        assert_eq!(lease.spend(L60, now + 20_000), None, "then ask again");
+    }
+
+    #[test]
+    fn concurrent_reservations_of_one_isolate_add_up() {
+        let now = 1_000;
+        let first = Lease::new(&reservation(3, 50, 30_000), L60, now, None);
+        // Answered 7 ms later: the same windows, seen through a little latency.
+        let mut second = Lease::new(&reservation(3, 47, 29_993), L60, now + 7, Some(&first));
+        let spent = (0..6)
+            .filter(|_| second.spend(L60, now + 7).is_some())
+            .count();
+        assert_eq!(spent, 6);
+        // A lease of an older window is not carried into a new one.
+        let mut fresh = Lease::new(&reservation(1, 59, 60_000), L60, now, Some(&first));
+        assert!(fresh.spend(L60, now).is_some());
+        assert_eq!(fresh.spend(L60, now), None);
+    }
+
+    #[test]
+    fn reservations_round_trip_as_json() {
+        let r = reservation(3, 50, 30_000);
+        let back: Reservation = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(back, r);
     }
 }

@@ -1061,6 +1061,39 @@ describe("GET /posts", () => {
     assert.equal(new Set(ids).size, ids.length);
   });
 
+  test("with more workspaces than a page, every limit pages through all rows in order (the per-workspace floor)", async () => {
+    // Unfiltered fan-outs read only posts at or above the page-th newest workspace head
+    // (src/store/posts.rs); uneven workspaces, a deleted head and small limits exercise it.
+    const owner = await app.signup();
+    const spaces = [];
+    for (let i = 0; i < 4; i++) {
+      const ws = await app.createWorkspace(owner.token, { name: unique(`Floor ${i} `) });
+      spaces.push({ ws, account: await connect(owner.token, ws.id, "X") });
+    }
+    const made = [];
+    for (const i of [0, 1, 0, 2, 0, 3, 0, 2, 0, 1, 2]) {
+      made.push(await createPost(owner.token, [spaces[i].account]));
+      await tick();
+    }
+    // The newest post of the third workspace is deleted: its head is the one before.
+    const gone = made[10];
+    assert.equal((await app.delete(`/posts/${gone.id}`, { token: owner.token })).status, 204);
+    const expected = made.filter((p) => p.id !== gone.id).reverse().map((p) => p.id);
+    for (const limit of [1, 2, 3, 50]) {
+      const ids = [];
+      let url = `/posts?limit=${limit}`;
+      while (url !== null) {
+        assert.ok(ids.length <= expected.length, "pagination does not end");
+        const res = await app.get(url, { token: owner.token });
+        assert.equal(res.status, 200, res.text);
+        assert.equal(res.timing.d1?.desc, "1 query");
+        ids.push(...res.body.map((p) => p.id));
+        url = nextLink(res);
+      }
+      assert.deepEqual(ids, expected, `limit=${limit}`);
+    }
+  });
+
   test("a scoped key's fan-out never shows rows of other workspaces", async () => {
     const w = await world();
     const mine = await createPost(w.session, [w.a1]);

@@ -1,7 +1,6 @@
 //! Posts: create (workspace inferred from the first account), list across workspaces, read,
 //! edit, and the lifecycle actions, each one conditional update (see `store::posts`).
 
-use serde_json::Value;
 use worker::Request;
 
 use crate::api::idempotency::once;
@@ -437,10 +436,12 @@ pub async fn retry_post(ctx: &Ctx, p: &Principal, id: &str) -> Result<Reply, Api
 }
 
 fn has_failed_target(v: &PostView) -> bool {
-    v.targets.as_array().is_some_and(|ts| {
-        ts.iter()
-            .any(|t| t.get("status") == Some(&Value::from("FAILED")))
-    })
+    #[derive(serde::Deserialize)]
+    struct Target<'a> {
+        status: &'a str,
+    }
+    serde_json::from_str::<Vec<Target>>(v.targets.get())
+        .is_ok_and(|ts| ts.iter().any(|t| t.status == "FAILED"))
 }
 
 pub async fn approve_post(ctx: &Ctx, p: &Principal, id: &str) -> Result<Reply, ApiError> {

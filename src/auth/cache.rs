@@ -11,6 +11,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 
@@ -27,9 +28,11 @@ pub const KV_TTL_SECONDS: u64 = 120;
 /// More live credentials than this in one isolate and the map is cleared rather than grown.
 const ISOLATE_MAX_ENTRIES: usize = 10_000;
 
+/// Shared, not cloned, per request: a principal of a user in hundreds of workspaces is hundreds
+/// of strings, and copying it cost about as much as the rest of the request's tenancy work.
 struct Entry {
     cached_at: f64,
-    principal: Principal,
+    principal: Rc<Principal>,
 }
 
 thread_local! {
@@ -40,7 +43,7 @@ fn kv_key(hash: &KeyHash) -> String {
     format!("principal:{}", hash.as_str())
 }
 
-pub async fn principal(ctx: &Ctx, credential: &Credential) -> Result<Principal, ApiError> {
+pub async fn principal(ctx: &Ctx, credential: &Credential) -> Result<Rc<Principal>, ApiError> {
     let now = now_ms();
     let principal = match isolate_get(&credential.hash, now) {
         Some(p) => p,
@@ -58,8 +61,7 @@ pub async fn principal(ctx: &Ctx, credential: &Credential) -> Result<Principal, 
                     p
                 }
             };
-            isolate_put(&credential.hash, &p, now);
-            p
+            isolate_put(&credential.hash, p, now)
         }
     };
     if principal.is_expired(now as i64) {
@@ -68,15 +70,16 @@ pub async fn principal(ctx: &Ctx, credential: &Credential) -> Result<Principal, 
     Ok(principal)
 }
 
-fn isolate_get(hash: &KeyHash, now: f64) -> Option<Principal> {
+fn isolate_get(hash: &KeyHash, now: f64) -> Option<Rc<Principal>> {
     ISOLATE.with(|m| {
         let m = m.borrow();
         let e = m.get(hash.as_str())?;
-        (now - e.cached_at < ISOLATE_TTL_MS).then(|| e.principal.clone())
+        (now - e.cached_at < ISOLATE_TTL_MS).then(|| Rc::clone(&e.principal))
     })
 }
 
-fn isolate_put(hash: &KeyHash, p: &Principal, now: f64) {
+fn isolate_put(hash: &KeyHash, p: Principal, now: f64) -> Rc<Principal> {
+    let p = Rc::new(p);
     ISOLATE.with(|m| {
         let mut m = m.borrow_mut();
         if m.len() >= ISOLATE_MAX_ENTRIES {
@@ -89,10 +92,11 @@ fn isolate_put(hash: &KeyHash, p: &Principal, now: f64) {
             hash.as_str().to_owned(),
             Entry {
                 cached_at: now,
-                principal: p.clone(),
+                principal: Rc::clone(&p),
             },
         );
     });
+    p
 }
 
 async fn kv_get(ctx: &Ctx, hash: &KeyHash) -> Result<Option<Principal>, ApiError> {
@@ -130,7 +134,7 @@ async fn kv_put(ctx: &Ctx, hash: &KeyHash, p: &Principal) -> Result<(), ApiError
 /// Caches the principal of a credential just minted, so its first use needs no D1 read.
 pub async fn remember(ctx: &Ctx, hash: &KeyHash, p: &Principal) -> Result<(), ApiError> {
     kv_put(ctx, hash, p).await?;
-    isolate_put(hash, p, now_ms());
+    isolate_put(hash, p.clone(), now_ms());
     Ok(())
 }
 

@@ -7,13 +7,15 @@ pub mod password;
 pub mod principal;
 pub mod usage;
 
+use std::rc::Rc;
+
 use crate::ctx::Ctx;
 use crate::http::error::ApiError;
 use crate::ratelimit::{self, Bucket};
 use credential::{Credential, CredentialKind};
 use principal::Principal;
 
-pub async fn authenticate(ctx: &Ctx) -> Result<Principal, ApiError> {
+pub async fn authenticate(ctx: &Ctx) -> Result<Rc<Principal>, ApiError> {
     let credential = Credential::from_header(ctx.authorization.as_deref())
         .map_err(|_| ApiError::Unauthorized)?;
     let principal = cache::principal(ctx, &credential).await?;

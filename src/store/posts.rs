@@ -4,6 +4,7 @@
 //! caller learns in one round trip whether it won and what the post looks like now.
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use worker::D1PreparedStatement;
 
@@ -31,7 +32,9 @@ struct Row {
     targets: String,
 }
 
-/// A post as the API shows it, with its targets.
+/// A post as the API shows it, with its targets. The JSON that SQLite builds (targets) or
+/// stores (media ids) is passed through as it is: checked to be JSON, never parsed into a tree
+/// and serialized again.
 #[derive(Debug, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PostView {
@@ -40,21 +43,21 @@ pub struct PostView {
     pub content: String,
     pub status: String,
     pub scheduled_for: Option<String>,
-    pub media_ids: Value,
+    pub media_ids: Box<RawValue>,
     pub created_by: String,
     pub created_at: String,
     pub updated_at: String,
     pub approved_by: Option<String>,
     pub approved_at: Option<String>,
-    pub targets: Value,
+    pub targets: Box<RawValue>,
 }
 
 impl TryFrom<Row> for PostView {
     type Error = ApiError;
     fn try_from(r: Row) -> Result<Self, ApiError> {
         Ok(PostView {
-            media_ids: serde_json::from_str(&r.media_ids).ctx("stored media ids")?,
-            targets: serde_json::from_str(&r.targets).ctx("stored targets")?,
+            media_ids: RawValue::from_string(r.media_ids).ctx("stored media ids")?,
+            targets: RawValue::from_string(r.targets).ctx("stored targets")?,
             id: r.id,
             workspace_id: r.workspace_id,
             content: r.content,
@@ -139,20 +142,19 @@ pub async fn list(
     let (before_t, before_id) = page.after.as_ref().map_or((None, None), |c| {
         (Some(c.created_at.as_str()), Some(c.id.as_str()))
     });
+    let unfiltered = f.status.is_none() && f.from.is_none() && f.to.is_none();
     let rows: Vec<Row> = db
         .all(
             "d1: list posts",
             &format!(
                 // The page is chosen first from the index alone, so the targets' JSON is built
                 // for the rows returned, not for every post in scope before sorting.
-                "{SELECT} WHERE p.id IN (
-                     SELECT id FROM posts WHERE workspace_id IN (SELECT value FROM json_each(?1)) AND deleted_at IS NULL
-                       AND (?2 IS NULL OR (created_at, id) < (?2, ?3))
-                       AND (?4 IS NULL OR status = ?4)
-                       AND (?5 IS NULL OR scheduled_for >= ?5)
-                       AND (?6 IS NULL OR scheduled_for < ?6)
+                "{} {SELECT} WHERE p.id IN (
+                     SELECT id FROM posts WHERE workspace_id IN (SELECT value FROM json_each(?1)) AND {PAGE_FILTER} {}
                      ORDER BY created_at DESC, id DESC LIMIT ?7)
-                 ORDER BY p.created_at DESC, p.id DESC"
+                 ORDER BY p.created_at DESC, p.id DESC",
+                if unfiltered { HEADS } else { "" },
+                if unfiltered { ABOVE_FLOOR } else { "" },
             ),
             &[
                 Arg::Text(&set),
@@ -167,6 +169,31 @@ pub async fn list(
         .await?;
     rows.into_iter().map(PostView::try_from).collect()
 }
+
+/// The rows of one page of `GET /posts`, before the limit: not deleted, past the cursor
+/// (?2, ?3), and the filters (?4 status, ?5..?6 scheduled range).
+const PAGE_FILTER: &str = "deleted_at IS NULL
+    AND (?2 IS NULL OR (created_at, id) < (?2, ?3))
+    AND (?4 IS NULL OR status = ?4)
+    AND (?5 IS NULL OR scheduled_for >= ?5)
+    AND (?6 IS NULL OR scheduled_for < ?6)";
+
+/// Without filters, the newest post of each workspace past the cursor (one index probe per
+/// workspace). The `limit`-th newest of these is a floor for the page: the page's rows are the
+/// `limit` newest of a superset of these heads, so none is older. Reading only the posts above
+/// it takes a fan-out over 200 workspaces from sorting every post in scope (10,000 in the
+/// benchmark, 7 ms in SQLite) to about the page (0.4 ms). Filters are left to the plain plan: a
+/// rare status would make each probe scan its whole workspace.
+const HEADS: &str = "WITH heads(head) AS MATERIALIZED (
+     SELECT (SELECT created_at FROM posts WHERE workspace_id = j.value AND deleted_at IS NULL
+               AND (?2 IS NULL OR (created_at, id) < (?2, ?3))
+             ORDER BY created_at DESC, id DESC LIMIT 1)
+     FROM json_each(?1) j)";
+
+/// With `HEADS`: only posts at or above the floor; no floor when fewer workspaces than a page
+/// have a post.
+const ABOVE_FLOOR: &str = "AND created_at >= coalesce(
+     (SELECT head FROM heads WHERE head IS NOT NULL ORDER BY head DESC LIMIT 1 OFFSET ?7 - 1), '')";
 
 /// One target of a post, as validated.
 pub struct TargetInput {
