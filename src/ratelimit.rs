@@ -379,6 +379,7 @@ mod edge {
 
     thread_local! {
         static LEASES: RefCell<HashMap<String, Lease>> = RefCell::new(HashMap::new());
+        static BASE: std::cell::OnceCell<Limits> = const { std::cell::OnceCell::new() };
     }
 
     #[durable_object]
@@ -458,11 +459,7 @@ mod edge {
     /// bucket's object otherwise; records the decision for the response headers and the work in
     /// `Server-Timing`; `Err(RateLimited)` when over a limit.
     pub async fn check(ctx: &Ctx, bucket: Bucket<'_>) -> Result<(), ApiError> {
-        let base = Limits::from_vars(
-            ctx.var("RATE_LIMIT_PER_MINUTE").as_deref(),
-            ctx.var("RATE_LIMIT_PER_15_MINUTES").as_deref(),
-        );
-        let (name, limits) = bucket.name_and_limits(base);
+        let (name, limits) = bucket.name_and_limits(base_limits(ctx));
         let local = LEASES.with(|m| {
             m.borrow_mut()
                 .get_mut(&name)
@@ -506,6 +503,19 @@ mod edge {
                 retry_after_ms: ms.max(0) as u64,
             }),
         }
+    }
+
+    /// The key limits from the wrangler vars, read once per isolate (vars are fixed for a
+    /// deployment, and reading one crosses into JavaScript).
+    fn base_limits(ctx: &Ctx) -> Limits {
+        BASE.with(|b| {
+            *b.get_or_init(|| {
+                Limits::from_vars(
+                    ctx.var("RATE_LIMIT_PER_MINUTE").as_deref(),
+                    ctx.var("RATE_LIMIT_PER_15_MINUTES").as_deref(),
+                )
+            })
+        })
     }
 
     /// Keeps the object's answer as this isolate's lease for the bucket and spends this

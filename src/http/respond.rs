@@ -112,20 +112,43 @@ pub struct LogFields {
     pub workspaces: usize,
 }
 
+/// The error envelope (API.md §5). Serialized from a struct, in field order, with the
+/// variant's extra field only when it has one.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope<'a> {
+    status_code: u16,
+    code: &'static str,
+    message: String,
+    request_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<&'a [super::error::FieldError]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    current_status: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after_ms: Option<u64>,
+}
+
 fn envelope(ctx: &Ctx, e: &ApiError) -> String {
-    let mut body = json!({
-        "statusCode": e.status(),
-        "code": e.code(),
-        "message": e.message(),
-        "requestId": ctx.request_id.as_str(),
-    });
-    match e {
-        ApiError::Validation(details) => body["details"] = json!(details),
-        ApiError::InvalidState { current } => body["currentStatus"] = json!(current),
-        ApiError::RateLimited { retry_after_ms } => body["retryAfterMs"] = json!(retry_after_ms),
-        _ => {}
-    }
-    body.to_string()
+    let body = Envelope {
+        status_code: e.status(),
+        code: e.code(),
+        message: e.message(),
+        request_id: ctx.request_id.as_str(),
+        details: match e {
+            ApiError::Validation(details) => Some(details),
+            _ => None,
+        },
+        current_status: match e {
+            ApiError::InvalidState { current } => Some(current),
+            _ => None,
+        },
+        retry_after_ms: match e {
+            ApiError::RateLimited { retry_after_ms } => Some(*retry_after_ms),
+            _ => None,
+        },
+    };
+    serde_json::to_string(&body).unwrap_or_default()
 }
 
 pub fn finish(ctx: &Ctx, method: &str, result: Result<Reply, ApiError>) -> Response {
