@@ -409,8 +409,10 @@ mod tests {
     ];
 
     /// The source of the function that `dispatch` calls for `route` (its arm
-    /// `Route::X => module::function(…)`), from its signature to its closing brace.
-    fn handler_of(route: &str) -> &'static str {
+    /// `Route::X => module::function(…)`), from its signature to its closing brace, followed by
+    /// the private functions of its module that it calls, transitively: a handler that
+    /// delegates to a shared helper is judged by what it runs.
+    fn handler_of(route: &str) -> String {
         let arm = format!("Route::{route} =>");
         let mut calls = BTreeSet::new();
         for (at, _) in DISPATCH.match_indices(&arm) {
@@ -434,13 +436,50 @@ mod tests {
             .find(|(m, _)| *m == module)
             .unwrap_or_else(|| panic!("add api/{module}.rs to HANDLER_MODULES in this test"))
             .1;
-        let start = source
-            .find(&format!("fn {function}("))
+        let handler = fn_source(source, &format!("fn {function}"))
             .unwrap_or_else(|| panic!("no fn {function} in api/{module}.rs"));
+        let mut out = handler.to_owned();
+        let mut seen = BTreeSet::from([function.to_owned()]);
+        let mut queue = called_names(handler);
+        while let Some(name) = queue.pop() {
+            if !seen.insert(name.clone()) {
+                continue;
+            }
+            // Private helpers only: a line that starts with `fn` or `async fn`, not `pub`.
+            for head in [format!("\nfn {name}"), format!("\nasync fn {name}")] {
+                if let Some(helper) = fn_source(source, &head) {
+                    queue.extend(called_names(helper));
+                    out.push_str(helper);
+                }
+            }
+        }
+        out
+    }
+
+    /// From `head` (`fn name`, followed by `(` or `<`) to the function's closing brace.
+    fn fn_source(source: &'static str, head: &str) -> Option<&'static str> {
+        let start = [format!("{head}("), format!("{head}<")]
+            .iter()
+            .filter_map(|h| source.find(h.as_str()))
+            .min()?;
         let len = source[start..]
             .find("\n}\n")
             .map_or(source.len() - start, |n| n + 3);
-        &source[start..start + len]
+        Some(&source[start..start + len])
+    }
+
+    /// The names called in `body`: identifiers right before a `(`.
+    fn called_names(body: &str) -> Vec<String> {
+        body.match_indices('(')
+            .filter_map(|(at, _)| {
+                let before = &body[..at];
+                let start = before
+                    .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .map_or(0, |i| i + 1);
+                let name = &before[start..];
+                (!name.is_empty()).then(|| name.to_owned())
+            })
+            .collect()
     }
 
     /// The routes `dispatch` answers before it calls `authenticate`: those that take no bearer
@@ -475,7 +514,7 @@ mod tests {
 
     /// Each documented route's operation, with its handler's source. (A route missing from the
     /// document fails `paths_match_the_route_table_exactly`, not the tests that use this.)
-    fn routed_operations(d: &Value) -> Vec<(Op<'_>, &'static str)> {
+    fn routed_operations(d: &Value) -> Vec<(Op<'_>, String)> {
         let mut ops: BTreeMap<String, Op<'_>> =
             operations(d).into_iter().map(|o| (o.name(), o)).collect();
         ROUTES

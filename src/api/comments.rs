@@ -29,30 +29,7 @@ pub async fn comment_on_post(
     post: &str,
 ) -> Result<Reply, ApiError> {
     let post = PostId::parse(post).map_err(|_| ApiError::NotFound)?;
-    let ws = path_workspace(ctx, post.workspace().as_str(), None)?;
-    let ws = scope::check(p, &ws, Action::Comment)?;
-    let mut f = read_json(req).await?;
-    let body = f.required("body", |s| long_text(s, BODY_MAX));
-    let ok = f.finish()?;
-    let body = body.take(&ok);
-    once(ctx, p, &ws, &ok, || async {
-        created(
-            store::insert_on_post(
-                &ctx.db,
-                &ws,
-                &post,
-                &p.user_id,
-                &body,
-                &ctx.now().to_rfc3339(),
-            )
-            .await?,
-        )
-    })
-    .await
-}
-
-fn comment_id(s: &str) -> Result<CommentId, ApiError> {
-    CommentId::parse(s).map_err(|_| ApiError::NotFound)
+    add(ctx, req, p, Parent::Post(post)).await
 }
 
 pub async fn reply_to_comment(
@@ -62,24 +39,46 @@ pub async fn reply_to_comment(
     parent: &str,
 ) -> Result<Reply, ApiError> {
     let parent = comment_id(parent)?;
-    let ws = path_workspace(ctx, parent.workspace().as_str(), None)?;
+    add(ctx, req, p, Parent::Comment(parent)).await
+}
+
+fn comment_id(s: &str) -> Result<CommentId, ApiError> {
+    CommentId::parse(s).map_err(|_| ApiError::NotFound)
+}
+
+/// What a new comment hangs from; its id names the workspace.
+enum Parent {
+    Post(PostId),
+    Comment(CommentId),
+}
+
+/// A comment on a post and a reply are made alike: scope from the parent's id, a
+/// `{ "body" }`, once per Idempotency-Key.
+async fn add(
+    ctx: &Ctx,
+    req: &mut Request,
+    p: &Principal,
+    parent: Parent,
+) -> Result<Reply, ApiError> {
+    let ws = match &parent {
+        Parent::Post(id) => path_workspace(ctx, id.workspace().as_str(), None)?,
+        Parent::Comment(id) => path_workspace(ctx, id.workspace().as_str(), None)?,
+    };
     let ws = scope::check(p, &ws, Action::Comment)?;
     let mut f = read_json(req).await?;
     let body = f.required("body", |s| long_text(s, BODY_MAX));
     let ok = f.finish()?;
     let body = body.take(&ok);
     once(ctx, p, &ws, &ok, || async {
-        created(
-            store::insert_reply(
-                &ctx.db,
-                &ws,
-                &parent,
-                &p.user_id,
-                &body,
-                &ctx.now().to_rfc3339(),
-            )
-            .await?,
-        )
+        let at = ctx.now().to_rfc3339();
+        created(match &parent {
+            Parent::Post(post) => {
+                store::insert_on_post(&ctx.db, &ws, post, &p.user_id, &body, &at).await?
+            }
+            Parent::Comment(c) => {
+                store::insert_reply(&ctx.db, &ws, c, &p.user_id, &body, &at).await?
+            }
+        })
     })
     .await
 }
