@@ -1,6 +1,7 @@
 # Two commands: `make dev` serves the API locally with demo data; `make test` runs every test.
 # Both install what is missing first (wasm target, worker-build, wasm-bindgen-cli at the
-# version in Cargo.lock, npm packages), so a fresh machine needs only rustup, cargo and node.
+# version in Cargo.lock, npm packages; for `make test`, Schemathesis in .venv), so a fresh
+# machine needs only rustup, cargo, node and python3.
 
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -17,14 +18,14 @@ export WASM_OPT_BIN := $(CURDIR)/node_modules/.bin/wasm-opt
 # Rate limits from the environment, when set: `RATE_LIMIT_PER_MINUTE=5 make dev`.
 DEV_VARS := $(foreach v,RATE_LIMIT_PER_MINUTE RATE_LIMIT_PER_15_MINUTES,$(if $(value $(v)),--var $(v):$(value $(v))))
 
-.PHONY: dev test build setup tools lint unit blackbox seed clean
+.PHONY: dev test build setup tools lint unit blackbox fuzz fuzz-bounded seed clean
 
 dev: build
 	npx wrangler d1 migrations apply postbridge --local
 	node scripts/seed.mjs
 	npx wrangler dev --ip 127.0.0.1 --port 8787 $(DEV_VARS)
 
-test: build lint unit blackbox
+test: build lint unit blackbox fuzz-bounded
 
 setup: tools node_modules/.installed
 
@@ -51,8 +52,30 @@ unit:
 blackbox:
 	node --test --test-concurrency=2 tests/*.test.mjs
 
+# Fuzzing (issue 6): Schemathesis, from PyPI at a pinned version, in .venv; scripts/fuzz.mjs
+# serves the built worker and runs it in two passes (API key, then session; see the script).
+# `make test` runs the bounded run: deterministic (the same cases every run), 25 examples per
+# operation, every phase. `make fuzz` is the long one: FUZZ_EXAMPLES per operation, a random
+# seed printed at the end of each pass (FUZZ_SEED=<it> reuses it), phases from FUZZ_PHASES.
+SCHEMATHESIS_VERSION := 4.32.5
+SCHEMATHESIS := .venv/.schemathesis-$(SCHEMATHESIS_VERSION)
+FUZZ_EXAMPLES ?= 300
+FUZZ_PHASES ?= examples,coverage,fuzzing,stateful
+FUZZ_SEED ?=
+
+$(SCHEMATHESIS):
+	python3 -m venv .venv
+	.venv/bin/pip install --quiet --disable-pip-version-check schemathesis==$(SCHEMATHESIS_VERSION)
+	touch $@
+
+fuzz-bounded: build $(SCHEMATHESIS)
+	node scripts/fuzz.mjs --examples 25 --deterministic
+
+fuzz: build $(SCHEMATHESIS)
+	node scripts/fuzz.mjs --examples $(FUZZ_EXAMPLES) --phases $(FUZZ_PHASES) $(if $(FUZZ_SEED),--seed $(FUZZ_SEED))
+
 clean:
-	rm -rf build .wrangler
+	rm -rf build .wrangler .schemathesis .hypothesis
 
 # The benchmark of issue 5 (not part of `make test`): the release worker and the minimal worker
 # of bench/minimal (own target dir, so the product's build is untouched), served on 127.0.0.1

@@ -1,20 +1,76 @@
 // Fuzzes the running API with Schemathesis, a client nobody here wrote, driven only by the
-// OpenAPI document: it serves the built worker on a loopback port in Miniflare, signs up a user
-// with two workspaces and a full-access key, and runs `st run` with the four conformance checks.
-// Exits non-zero on any finding.
+// OpenAPI document (issue 6): serves the built worker on a loopback port in Miniflare, signs up
+// a user with two workspaces and a full-access API key, and runs `st run` in two passes. Exits
+// non-zero on any finding or error of either pass. The checks: not_a_server_error,
+// status_code_conformance, content_type_conformance and response_schema_conformance (what
+// issue 6 asks), plus response_headers_conformance, ignored_auth (a request without or with a
+// broken credential must be refused), use_after_free and ensure_resource_availability (stateful:
+// a deleted resource is gone, a created one can be read).
 //
-// Work in progress (issue 6): needs `python3 -m venv .venv && .venv/bin/pip install schemathesis`.
-// Not yet wired into `make test` or a `make fuzz` target: the first run's coverage phase reported
-// errors that have not been read yet.
+//   key      every operation, with the API key, parameters as generated. Mostly the edge:
+//            credential and scope checks, workspace conflicts, body validation, and 403
+//            SESSION_REQUIRED on the session-only routes.
+//   session  every operation but POST /auth/logout (it would end the session the pass runs on),
+//            with the session token and the ids of the first workspace and of resources seeded
+//            in it (an account, a folder, a media asset, a post, a comment) pinned wherever a
+//            parameter or body field takes one, so generated requests get past the scope check
+//            and the 404s into the handlers, D1 and the post lifecycle, session-only routes
+//            included. Each DELETE is pinned to a second, spare resource
+//            (the second workspace for DELETE /workspaces/{workspaceId}), so one early delete
+//            does not leave the rest of the pass with 404s.
 //
-//   node scripts/fuzz.mjs [max-examples per operation]
+// The worker's outbound fetch (URL ingest) is answered here with a small PNG, as in the
+// black-box suite: a fuzz run touches no network, and a 502 means the worker's bug, not the
+// sandbox's. Worker log lines go to .schemathesis/worker.log. Miniflare is driven from this
+// process (it drains workerd's output and answers the outbound stub), so `st` runs as an
+// asynchronous child: a blocking spawnSync stalls the worker once its log pipe fills.
+//
+//   node scripts/fuzz.mjs [--examples N] [--phases a,b] [--seed N | --deterministic] [--workers N]
+//                          [-- more `st run` options, e.g. --report junit]
+//
+// Needs .venv/bin/st (`make fuzz` and `make test` install it).
 import { Miniflare } from "miniflare";
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
+import fs from "node:fs";
 import path from "node:path";
+import { parseArgs } from "node:util";
 import { workerOptions, migrate, root } from "./worker.mjs";
 
-const maxExamples = process.argv[2] ?? "10";
-const mf = new Miniflare(workerOptions({ host: "127.0.0.1", port: 0 }));
+const { values: opts, positionals: extra } = parseArgs({
+  allowPositionals: true,
+  options: {
+    examples: { type: "string", default: "100" },
+    phases: { type: "string", default: "examples,coverage,fuzzing,stateful" },
+    seed: { type: "string" },
+    deterministic: { type: "boolean", default: false },
+    workers: { type: "string", default: "1" },
+  },
+});
+
+const CHECKS = [
+  "not_a_server_error",
+  "status_code_conformance",
+  "content_type_conformance",
+  "response_schema_conformance",
+  "response_headers_conformance",
+  "ignored_auth",
+  "use_after_free",
+  "ensure_resource_availability",
+].join(",");
+const outDir = path.join(root, ".schemathesis");
+fs.mkdirSync(outDir, { recursive: true });
+const logFd = fs.openSync(path.join(outDir, "worker.log"), "w");
+
+// 8 bytes of PNG signature and an IHDR chunk header: enough for the type sniffer.
+const PNG = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, 0x49, 0x48, 0x44, 0x52, ...new Array(240).fill(0)]);
+
+const mf = new Miniflare({
+  ...workerOptions({ host: "127.0.0.1", port: 0 }),
+  outboundService: () => new Response(PNG, { headers: { "Content-Type": "image/png" } }),
+  handleRuntimeStdio(stdout, stderr) {
+    for (const stream of [stdout, stderr]) stream.on("data", (chunk) => fs.writeSync(logFd, chunk));
+  },
+});
 await migrate(mf);
 const base = new URL("/api/v1", await mf.ready).href;
 
@@ -28,32 +84,95 @@ async function call(method, route, body, token) {
   return res.json();
 }
 
-let status = 1;
+/** One `st run`; resolves to its exit status. */
+function schemathesis(name, credential, { config, exclude = [] } = {}) {
+  const args = [
+    ...(config ? ["--config-file", config] : []),
+    "run",
+    `${base}/openapi.json`,
+    "--url",
+    base,
+    "--header",
+    `Authorization: Bearer ${credential}`,
+    "--checks",
+    CHECKS,
+    "--phases",
+    opts.phases,
+    "--max-examples",
+    opts.examples,
+    "--workers",
+    opts.workers,
+    ...(opts.deterministic ? ["--generation-deterministic"] : opts.seed ? ["--seed", opts.seed] : []),
+    ...exclude.flatMap((op) => ["--exclude-name", op]),
+    "--no-color",
+    ...extra,
+  ];
+  console.log(`\n=== fuzz pass "${name}" ===`);
+  return new Promise((resolve) => {
+    const st = spawn(path.join(root, ".venv/bin/st"), args, { stdio: "inherit" });
+    st.on("error", (e) => (console.error(e.message), resolve(1)));
+    st.on("exit", (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+  });
+}
+
+/** TOML for the session pass: ids pinned to the seeded resources (see the header). */
+function sessionConfig(keep, spare) {
+  const q = JSON.stringify;
+  const pin = (entries) => Object.entries(entries).map(([k, v]) => `${q(k)} = ${q(v)}`);
+  const only = (operation, entries) => ["", "[[operations]]", `include-name = ${q(operation)}`, `parameters = { ${pin(entries).join(", ")} }`];
+  return [
+    "[parameters]",
+    ...pin({
+      workspaceId: keep.workspace,
+      "X-Workspace-Id": keep.workspace,
+      "body.workspaceId": keep.workspace,
+      accountId: keep.account,
+      "body.targets[*].accountId": keep.account,
+      "body.platforms[*].accountId": keep.account,
+      folderId: keep.folder,
+      "body.folderId": keep.folder,
+      mediaId: keep.media,
+      "body.mediaIds[*]": keep.media,
+      "body.targets[*].mediaIds[*]": keep.media,
+      "body.platforms[*].mediaIds[*]": keep.media,
+      postId: keep.post,
+      commentId: keep.comment,
+    }),
+    ...only("DELETE /workspaces/{workspaceId}", { workspaceId: spare.workspace, "X-Workspace-Id": spare.workspace }),
+    ...only("DELETE /social-accounts/{accountId}", { accountId: spare.account }),
+    ...only("DELETE /media/folders/{folderId}", { folderId: spare.folder }),
+    ...only("DELETE /media/{mediaId}", { mediaId: spare.media }),
+    ...only("DELETE /posts/{postId}", { postId: spare.post }),
+    "",
+  ].join("\n");
+}
+
+/** A workspace's worth of resources for the session pass to act on: one to keep, one to delete. */
+async function seed(token, workspace, platform) {
+  const account = await call("POST", "/social-accounts", { workspaceId: workspace, platform, handle: `@fuzz${platform.toLowerCase()}` }, token);
+  const folder = await call("POST", "/media/folders", { workspaceId: workspace, name: `Fuzz ${platform}` }, token);
+  const media = await call("POST", "/media/from-url", { workspaceId: workspace, url: "https://cdn.example.com/fuzz.png", folderId: folder.id }, token);
+  const post = await call("POST", "/posts", { content: "Fuzz", targets: [{ accountId: account.id, mediaIds: [media.id] }] }, token);
+  const comment = await call("POST", `/posts/${post.id}/comments`, { body: "Fuzz" }, token);
+  return { workspace, account: account.id, folder: folder.id, media: media.id, post: post.id, comment: comment.id };
+}
+
+const failed = [];
 try {
   const { token } = await call("POST", "/auth/signup", { email: "fuzz@example.com", name: "Fuzz", password: "fuzz-password-123" });
-  await call("POST", "/workspaces", { name: "Fuzz One" }, token);
-  await call("POST", "/workspaces", { name: "Fuzz Two" }, token);
+  const one = await call("POST", "/workspaces", { name: "Fuzz One" }, token);
+  const two = await call("POST", "/workspaces", { name: "Fuzz Two" }, token);
   const { key } = await call("POST", "/api-keys", { name: "fuzz" }, token);
-  const st = spawnSync(
-    path.join(root, ".venv/bin/st"),
-    [
-      "run",
-      `${base}/openapi.json`,
-      "--url",
-      base,
-      "--header",
-      `Authorization: Bearer ${key}`,
-      "--checks",
-      "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
-      "--max-examples",
-      maxExamples,
-      "--generation-deterministic",
-      "--no-color",
-    ],
-    { stdio: "inherit" },
-  );
-  status = st.status ?? 1;
+
+  if ((await schemathesis("key", key)) !== 0) failed.push("key");
+
+  const config = path.join(outDir, "session.toml");
+  const keep = await seed(token, one.id, "X");
+  const spare = { ...(await seed(token, one.id, "INSTAGRAM")), workspace: two.id };
+  fs.writeFileSync(config, sessionConfig(keep, spare));
+  if ((await schemathesis("session", token, { config, exclude: ["POST /auth/logout"] })) !== 0) failed.push("session");
 } finally {
   await mf.dispose();
 }
-process.exit(status);
+if (failed.length) console.error(`\nfuzz: findings in pass(es) ${failed.join(", ")} (worker log: .schemathesis/worker.log)`);
+process.exit(failed.length ? 1 : 0);
