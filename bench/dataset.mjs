@@ -65,7 +65,7 @@ export function generate({ seed, tag, workspaces, posts }) {
     const at = iso(T0 - 1000 + i + 1);
     const w = { id: `ws_${part}`, part, name: `Brand ${tag} ${String(i).padStart(4, "0")}`, slug: `bench-${tag}-${i}`, timezone: "UTC", require_approval: 0, created_by: userId, created_at: at, updated_at: at, accounts: [] };
     ws.push(w);
-    memberships.push({ workspace_id: w.id, user_id: userId, role: "OWNER", created_at: at });
+    memberships.push({ workspace_id: w.id, user_id: userId, role: "OWNER", created_at: at, workspace_created_at: at });
     PLATFORMS.forEach((platform, j) => {
       const a = { id: `soc_${part}${b62(16)}`, workspace_id: w.id, platform, handle: `@brand${i}_${j}`, display_name: `Brand ${i} on ${platform}`, status: "ACTIVE", created_at: at, updated_at: at };
       accounts.push(a);

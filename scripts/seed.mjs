@@ -42,7 +42,7 @@ const sql = [
   `INSERT OR IGNORE INTO users (id, email, name, password_hash, created_at) VALUES (${q(demo.userId)}, ${q(demo.email)}, 'Demo User', ${q(passwordHash)}, ${q(now)});`,
   ...demo.workspaces.flatMap((w, i) => [
     `INSERT OR IGNORE INTO workspaces (id, name, slug, timezone, require_approval, created_by, created_at, updated_at) VALUES (${q(w.id)}, ${q(w.name)}, ${q(w.slug)}, 'Europe/Paris', 0, ${q(demo.userId)}, ${q(at(i))}, ${q(at(i))});`,
-    `INSERT OR IGNORE INTO memberships (workspace_id, user_id, role, created_at) VALUES (${q(w.id)}, ${q(demo.userId)}, 'OWNER', ${q(at(i))});`,
+    `INSERT OR IGNORE INTO memberships (workspace_id, user_id, role, created_at, workspace_created_at) VALUES (${q(w.id)}, ${q(demo.userId)}, 'OWNER', ${q(at(i))}, ${q(at(i))});`,
   ]),
   `INSERT OR REPLACE INTO api_keys (id, user_id, name, prefix, key_hash, access, workspace_ids, created_at) VALUES (${q(demo.keys.full)}, ${q(demo.userId)}, 'Demo full-access key', ${q(creds.full.slice(8, 16))}, ${q(sha256(creds.full))}, 'full', '[]', ${q(now)});`,
   `INSERT OR REPLACE INTO api_keys (id, user_id, name, prefix, key_hash, access, workspace_ids, created_at) VALUES (${q(demo.keys.scoped)}, ${q(demo.userId)}, 'Demo key scoped to Acme Coffee', ${q(creds.scoped.slice(8, 16))}, ${q(sha256(creds.scoped))}, 'scoped', ${q(JSON.stringify([demo.workspaces[0].id]))}, ${q(now)});`,

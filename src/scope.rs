@@ -72,6 +72,33 @@ pub fn check_many(
     Ok(Authorized { inner: set })
 }
 
+/// What a list of the caller's own workspaces may show: every live membership of the user, or
+/// only these workspaces (a named one, or a scoped key's allow-list cut to its memberships).
+#[derive(Debug)]
+pub struct Memberships {
+    pub user: UserId,
+    pub only: Option<Vec<WorkspaceId>>,
+}
+
+/// Like `check_many`, for a query joined on the caller's memberships: a session or a
+/// full-access key naming no workspace reaches every membership of its user, which the join
+/// itself says, so no set is passed (and D1, not a principal up to 10 s old, decides).
+pub fn check_memberships(
+    p: &Principal,
+    named: Option<&WorkspaceId>,
+) -> Result<Authorized<Memberships>, ApiError> {
+    let only = match (named, &p.access) {
+        (None, Access::Full) => None,
+        _ => Some(check_many(p, named)?.inner),
+    };
+    Ok(Authorized {
+        inner: Memberships {
+            user: p.user_id.clone(),
+            only,
+        },
+    })
+}
+
 /// Minting, listing and revoking keys, and other account-level acts, need a session.
 pub fn require_session(p: &Principal) -> Result<Authorized<SessionUser>, ApiError> {
     match p.kind {
@@ -199,6 +226,36 @@ mod tests {
         assert_eq!(code(check_many(&scoped, Some(&a))), "WORKSPACE_FORBIDDEN");
         let full = principal(CredentialKind::ApiKey, Access::Full, members);
         assert_eq!(check_many(&full, None).unwrap().get(), &vec![a, b]);
+    }
+
+    #[test]
+    fn membership_lists_pass_a_set_unless_every_membership_is_reachable() {
+        let (a, b, c) = (ws('a'), ws('b'), ws('c'));
+        let members = vec![(a.clone(), Role::Editor), (b.clone(), Role::Member)];
+        let session = principal(CredentialKind::Session, Access::Full, members.clone());
+        let full = principal(CredentialKind::ApiKey, Access::Full, members.clone());
+        let scoped = principal(
+            CredentialKind::ApiKey,
+            Access::Scoped(vec![b.clone(), c.clone()]),
+            members,
+        );
+        for p in [&session, &full] {
+            let m = check_memberships(p, None).unwrap();
+            assert_eq!(m.get().user, p.user_id);
+            assert_eq!(m.get().only, None, "the membership join is the whole scope");
+            let named = check_memberships(p, Some(&a)).unwrap();
+            assert_eq!(named.get().only, Some(vec![a.clone()]));
+            assert_eq!(code(check_memberships(p, Some(&c))), "WORKSPACE_FORBIDDEN");
+        }
+        // A scoped key always passes its allow-list, cut to its owner's memberships.
+        assert_eq!(
+            check_memberships(&scoped, None).unwrap().get().only,
+            Some(vec![b.clone()])
+        );
+        assert_eq!(
+            code(check_memberships(&scoped, Some(&a))),
+            "WORKSPACE_FORBIDDEN"
+        );
     }
 
     #[test]

@@ -120,6 +120,28 @@ describe("GET /workspaces", () => {
     assertError(await app.get(`/workspaces/${p.foreign.id}`, { token: p.scopedKey }), 403, "WORKSPACE_FORBIDDEN");
   });
 
+  test("a workspace joined late is listed by its creation, not by the membership, for every credential", async () => {
+    // The list walks the caller's memberships in workspace order (migration 0005).
+    const other = await app.signup();
+    const old = await app.createWorkspace(other.token);
+    await tick();
+    const owner = await app.signup();
+    const a = await app.createWorkspace(owner.token);
+    await tick();
+    const b = await app.createWorkspace(owner.token);
+    await tick();
+    await app.addMember(other.token, old.id, owner.email, "MEMBER");
+    const key = (await app.mintKey(owner.token)).key;
+    const expected = [old.id, a.id, b.id];
+    for (const token of [owner.token, key]) {
+      const res = await app.get("/workspaces", { token });
+      assert.equal(res.status, 200, res.text);
+      assert.deepEqual(res.body.map((w) => w.id), expected);
+      assert.equal(res.body[0].membership.role, "MEMBER");
+      assert.deepEqual((await allPages("/workspaces?limit=1", token)).flat().map((w) => w.id), expected);
+    }
+  });
+
   test("limit=1 pages through every workspace once, following Link rel=next", async () => {
     const owner = await app.signup();
     const mine = [];

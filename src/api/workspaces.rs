@@ -14,7 +14,7 @@ use crate::domain::timezone::Timezone;
 use crate::http::body::read_json;
 use crate::http::error::ApiError;
 use crate::http::respond::Reply;
-use crate::scope::{self, check_many, may_create_workspace};
+use crate::scope::{self, check_memberships, may_create_workspace};
 use crate::store::workspaces::{self as store, NewWorkspace, WorkspacePatch, WorkspaceView};
 
 pub const NAME_MAX: usize = 100;
@@ -22,9 +22,9 @@ pub const NAME_MAX: usize = 100;
 pub async fn list_workspaces(ctx: &Ctx, p: &Principal) -> Result<Reply, ApiError> {
     // Naming a workspace (query or header) narrows the list to it, and is refused if foreign.
     let named = named(ctx, None, None)?;
-    let scope = check_many(p, named.as_ref())?;
+    let scope = check_memberships(p, named.as_ref())?;
     let page = page_request(ctx)?;
-    let rows = store::list(&ctx.db, &scope, &p.user_id, &page).await?;
+    let rows = store::list(&ctx.db, &scope, &page).await?;
     page_reply(ctx, &page, rows, WorkspaceView::cursor)
 }
 

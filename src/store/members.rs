@@ -103,7 +103,8 @@ pub async fn add(
 ) -> Result<(), ApiError> {
     db.run(
         "d1: add member",
-        "INSERT INTO memberships (workspace_id, user_id, role, created_at) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO memberships (workspace_id, user_id, role, created_at, workspace_created_at)
+         SELECT ?1, ?2, ?3, ?4, created_at FROM workspaces WHERE id = ?1",
         &[
             ws.get().id.as_str().into(),
             user.as_str().into(),

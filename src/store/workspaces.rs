@@ -10,7 +10,7 @@ use crate::domain::text::Name;
 use crate::domain::timezone::Timezone;
 use crate::http::error::ApiError;
 use crate::http::page::{Cursor, PageRequest};
-use crate::scope::{Authorized, Creator, InWorkspace};
+use crate::scope::{Authorized, Creator, InWorkspace, Memberships};
 
 #[derive(Debug, Deserialize)]
 struct Row {
@@ -79,14 +79,19 @@ const SELECT: &str =
      FROM workspaces w JOIN memberships m ON m.workspace_id = w.id AND m.user_id = ?1
      WHERE w.deleted_at IS NULL";
 
-/// Oldest first, over the workspaces in scope only (one statement, the set as a JSON array).
+/// Oldest first: the caller's memberships walked in workspace order from an index (see
+/// migration 0005), so a page costs about its own rows, whatever the number of workspaces; cut
+/// to the scope's set when it has one (one statement, the set as a JSON array).
 pub async fn list(
     db: &Db,
-    scope: &Authorized<Vec<WorkspaceId>>,
-    user: &UserId,
+    scope: &Authorized<Memberships>,
     page: &PageRequest,
 ) -> Result<Vec<WorkspaceView>, ApiError> {
-    let set = json_list(scope.get().iter().map(WorkspaceId::as_str));
+    let m = scope.get();
+    let set = m
+        .only
+        .as_ref()
+        .map(|ws| json_list(ws.iter().map(WorkspaceId::as_str)));
     let (after_t, after_id) = page
         .after
         .as_ref()
@@ -94,8 +99,20 @@ pub async fn list(
     let rows: Vec<Row> = db
         .all(
             "d1: list workspaces",
-            &format!("{SELECT} AND w.id IN (SELECT value FROM json_each(?2)) AND (w.created_at, w.id) > (?3, ?4) ORDER BY w.created_at, w.id LIMIT ?5"),
-            &[user.as_str().into(), Arg::Text(&set), after_t.into(), after_id.into(), page.fetch().into()],
+            "SELECT w.id, w.name, w.slug, w.timezone, w.require_approval, w.created_at, w.updated_at,
+                    m.role, m.created_at AS joined_at
+             FROM memberships m JOIN workspaces w ON w.id = m.workspace_id
+             WHERE m.user_id = ?1 AND w.deleted_at IS NULL
+               AND (?2 IS NULL OR m.workspace_id IN (SELECT value FROM json_each(?2)))
+               AND (m.workspace_created_at, m.workspace_id) > (?3, ?4)
+             ORDER BY m.workspace_created_at, m.workspace_id LIMIT ?5",
+            &[
+                m.user.as_str().into(),
+                set.as_deref().into(),
+                after_t.into(),
+                after_id.into(),
+                page.fetch().into(),
+            ],
         )
         .await?;
     Ok(rows.into_iter().map(WorkspaceView::from).collect())
@@ -149,7 +166,7 @@ pub async fn insert(
                 ],
             )?,
             db.stmt(
-                "INSERT INTO memberships (workspace_id, user_id, role, created_at) VALUES (?1, ?2, 'OWNER', ?3)",
+                "INSERT INTO memberships (workspace_id, user_id, role, created_at, workspace_created_at) VALUES (?1, ?2, 'OWNER', ?3, ?3)",
                 &[id.as_str().into(), user.as_str().into(), now.into()],
             )?,
         ],
