@@ -396,7 +396,6 @@ async function main() {
     POST_ID: target.id,
     WORKSPACE_ID: ws0,
     USER_ID: data.userId,
-    WORKSPACE_SET: JSON.stringify(data.workspaces.map((w) => w.id)),
   });
   try {
     for (const w of [product, minimal]) {

@@ -2,8 +2,8 @@
 //!
 //! `/const` answers a constant; `/post` runs the product's get-post statement for a fixed post
 //! (`POST_ID`, `WORKSPACE_ID`); `/workspaces` (a diagnostic, not in the budget) runs the
-//! product's workspace-list statement for a fixed user and workspace set (`USER_ID`,
-//! `WORKSPACE_SET`). Neither reads a credential.
+//! product's workspace-list statement for a fixed user (`USER_ID`), as a full-access key
+//! sends it. Neither reads a credential.
 
 use wasm_bindgen::JsValue;
 use worker::{event, Context, Env, Request, Response, Result};
@@ -21,11 +21,15 @@ const VIEW: &str = "SELECT p.id, p.workspace_id AS workspaceId, p.content, p.sta
          JOIN social_accounts a ON a.id = t.account_id AND a.workspace_id = t.workspace_id) AS targets
      FROM posts p WHERE p.id = ?1 AND p.workspace_id = ?2 AND p.deleted_at IS NULL";
 
-/// The product's workspace list (`src/store/workspaces.rs`: `SELECT` + `list`), verbatim, first page.
+/// The product's workspace list (`src/store/workspaces.rs`: `list`), verbatim, first page, as a
+/// full-access key runs it (no workspace set: the membership join is the scope).
 const WORKSPACES: &str = "SELECT w.id, w.name, w.slug, w.timezone, w.require_approval, w.created_at, w.updated_at,
-        m.role, m.created_at AS joined_at
-     FROM workspaces w JOIN memberships m ON m.workspace_id = w.id AND m.user_id = ?1
-     WHERE w.deleted_at IS NULL AND w.id IN (SELECT value FROM json_each(?2)) AND (w.created_at, w.id) > (?3, ?4) ORDER BY w.created_at, w.id LIMIT ?5";
+                    m.role, m.created_at AS joined_at
+             FROM memberships m JOIN workspaces w ON w.id = m.workspace_id
+             WHERE m.user_id = ?1 AND w.deleted_at IS NULL
+               AND (?2 IS NULL OR m.workspace_id IN (SELECT value FROM json_each(?2)))
+               AND (m.workspace_created_at, m.workspace_id) > (?3, ?4)
+             ORDER BY m.workspace_created_at, m.workspace_id LIMIT ?5";
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
@@ -52,13 +56,12 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         }
         "/workspaces" => {
             let user = env.var("USER_ID")?.to_string();
-            let set = env.var("WORKSPACE_SET")?.to_string();
             let rows = env
                 .d1("DB")?
                 .prepare(WORKSPACES)
                 .bind(&[
                     JsValue::from_str(&user),
-                    JsValue::from_str(&set),
+                    JsValue::NULL,
                     JsValue::from_str(""),
                     JsValue::from_str(""),
                     JsValue::from_f64(51.0),
