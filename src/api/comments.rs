@@ -13,7 +13,7 @@ use crate::http::body::read_json;
 use crate::http::error::ApiError;
 use crate::http::respond::Reply;
 use crate::scope::{self, check_many};
-use crate::store::comments::{self as store, CommentView, ListFilter};
+use crate::store::comments::{self as store, CommentView, ListFilter, Parent};
 
 pub const BODY_MAX: usize = 5_000;
 
@@ -46,12 +46,6 @@ fn comment_id(s: &str) -> Result<CommentId, ApiError> {
     CommentId::parse(s).map_err(|_| ApiError::NotFound)
 }
 
-/// What a new comment hangs from; its id names the workspace.
-enum Parent {
-    Post(PostId),
-    Comment(CommentId),
-}
-
 /// A comment on a post and a reply are made alike: scope from the parent's id, a
 /// `{ "body" }`, once per Idempotency-Key.
 async fn add(
@@ -60,10 +54,7 @@ async fn add(
     p: &Principal,
     parent: Parent,
 ) -> Result<Reply, ApiError> {
-    let ws = match &parent {
-        Parent::Post(id) => path_workspace(ctx, id.workspace().as_str(), None)?,
-        Parent::Comment(id) => path_workspace(ctx, id.workspace().as_str(), None)?,
-    };
+    let ws = path_workspace(ctx, parent.workspace().as_str(), None)?;
     let ws = scope::check(p, &ws, Action::Comment)?;
     let mut f = read_json(req).await?;
     let body = f.required("body", |s| long_text(s, BODY_MAX));
@@ -71,14 +62,7 @@ async fn add(
     let body = body.take(&ok);
     once(ctx, p, &ws, &ok, || async {
         let at = ctx.now().to_rfc3339();
-        created(match &parent {
-            Parent::Post(post) => {
-                store::insert_on_post(&ctx.db, &ws, post, &p.user_id, &body, &at).await?
-            }
-            Parent::Comment(c) => {
-                store::insert_reply(&ctx.db, &ws, c, &p.user_id, &body, &at).await?
-            }
-        })
+        created(store::insert(&ctx.db, &ws, &parent, &p.user_id, &body, &at).await?)
     })
     .await
 }

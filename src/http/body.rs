@@ -198,19 +198,7 @@ impl Fields {
         max: usize,
         parse: impl Fn(&str) -> Result<T, DomainError>,
     ) -> Option<Vec<T>> {
-        self.known.push(name);
-        let items = match self.map.get(name) {
-            None | Some(Value::Null) => return None,
-            Some(Value::Array(items)) => items.clone(),
-            Some(_) => {
-                self.problem(name, "must be an array of strings");
-                return None;
-            }
-        };
-        if items.len() > max {
-            self.problem(name, format!("must have at most {max} items"));
-            return None;
-        }
+        let items = self.array(name, max, "must be an array of strings")?;
         let mut out = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
             match item.as_str().map(&parse) {
@@ -220,6 +208,25 @@ impl Fields {
             }
         }
         (out.len() == items.len()).then_some(out)
+    }
+
+    /// The items of an optional array field of at most `max` items; `None` when absent, or
+    /// when it is not such an array (reported with `not_array`).
+    fn array(&mut self, name: &'static str, max: usize, not_array: &str) -> Option<Vec<Value>> {
+        self.known.push(name);
+        let items = match self.map.get(name) {
+            None | Some(Value::Null) => return None,
+            Some(Value::Array(items)) => items.clone(),
+            Some(_) => {
+                self.problem(name, not_array);
+                return None;
+            }
+        };
+        if items.len() > max {
+            self.problem(name, format!("must have at most {max} items"));
+            return None;
+        }
+        Some(items)
     }
 
     /// Any JSON value (an object of platform options, opaque credentials), at most `max_bytes`
@@ -244,19 +251,7 @@ impl Fields {
         max: usize,
         item: impl Fn(&mut Fields) -> Option<T>,
     ) -> Option<Vec<T>> {
-        self.known.push(name);
-        let items = match self.map.get(name) {
-            None | Some(Value::Null) => return None,
-            Some(Value::Array(items)) => items.clone(),
-            Some(_) => {
-                self.problem(name, "must be an array");
-                return None;
-            }
-        };
-        if items.len() > max {
-            self.problem(name, format!("must have at most {max} items"));
-            return None;
-        }
+        let items = self.array(name, max, "must be an array")?;
         let mut out = Vec::with_capacity(items.len());
         for (i, value) in items.into_iter().enumerate() {
             let Value::Object(map) = value else {

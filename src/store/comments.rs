@@ -49,50 +49,62 @@ async fn read_back(
     .await
 }
 
-/// A comment on a live post of the workspace; `None` if there is no such post.
-pub async fn insert_on_post(
+/// What a new comment hangs from: a post, or a comment it answers (on that comment's post).
+/// Either id names the workspace.
+pub enum Parent {
+    Post(PostId),
+    Comment(CommentId),
+}
+
+impl Parent {
+    pub fn workspace(&self) -> WorkspaceId {
+        match self {
+            Parent::Post(id) => id.workspace(),
+            Parent::Comment(id) => id.workspace(),
+        }
+    }
+}
+
+/// A comment on a live post, or a reply on the same post as its parent comment; `None` if
+/// there is no such post or comment.
+pub async fn insert(
     db: &Db,
     ws: &Authorized<InWorkspace>,
-    post: &PostId,
+    parent: &Parent,
     author: &UserId,
     body: &str,
     now: &str,
 ) -> Result<Option<CommentView>, ApiError> {
     let wid = &ws.get().id;
     let id = CommentId::generate_in(wid);
-    let changed = db
-        .run(
+    let (step, sql, parent_id) = match parent {
+        Parent::Post(post) => (
             "d1: insert comment",
             "INSERT INTO comments (id, workspace_id, post_id, author_id, body, created_at)
              SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM posts WHERE id = ?3 AND workspace_id = ?2 AND deleted_at IS NULL)",
-            &[id.as_str().into(), wid.as_str().into(), post.as_str().into(), author.as_str().into(), body.into(), now.into()],
-        )
-        .await?;
-    if changed == 0 {
-        return Ok(None);
-    }
-    read_back(db, wid, &id).await
-}
-
-/// A reply on the same post as `parent`; `None` if there is no such comment.
-pub async fn insert_reply(
-    db: &Db,
-    ws: &Authorized<InWorkspace>,
-    parent: &CommentId,
-    author: &UserId,
-    body: &str,
-    now: &str,
-) -> Result<Option<CommentView>, ApiError> {
-    let wid = &ws.get().id;
-    let id = CommentId::generate_in(wid);
-    let changed = db
-        .run(
+            post.as_str(),
+        ),
+        Parent::Comment(comment) => (
             "d1: insert reply",
             "INSERT INTO comments (id, workspace_id, post_id, parent_id, author_id, body, created_at)
              SELECT ?1, c.workspace_id, c.post_id, c.id, ?4, ?5, ?6 FROM comments c
              JOIN posts p ON p.id = c.post_id AND p.workspace_id = c.workspace_id AND p.deleted_at IS NULL
              WHERE c.id = ?3 AND c.workspace_id = ?2",
-            &[id.as_str().into(), wid.as_str().into(), parent.as_str().into(), author.as_str().into(), body.into(), now.into()],
+            comment.as_str(),
+        ),
+    };
+    let changed = db
+        .run(
+            step,
+            sql,
+            &[
+                id.as_str().into(),
+                wid.as_str().into(),
+                parent_id.into(),
+                author.as_str().into(),
+                body.into(),
+                now.into(),
+            ],
         )
         .await?;
     if changed == 0 {
