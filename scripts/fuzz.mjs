@@ -34,7 +34,7 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { workerOptions, migrate, root } from "./worker.mjs";
+import { miniflareOptions, migrate, root } from "./worker.mjs";
 
 const { values: opts, positionals: extra } = parseArgs({
   allowPositionals: true,
@@ -65,8 +65,11 @@ const logFd = fs.openSync(path.join(outDir, "worker.log"), "w");
 const PNG = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, 0x49, 0x48, 0x44, 0x52, ...new Array(240).fill(0)]);
 
 const mf = new Miniflare({
-  ...workerOptions({ host: "127.0.0.1", port: 0 }),
-  outboundService: () => new Response(PNG, { headers: { "Content-Type": "image/png" } }),
+  ...miniflareOptions({
+    host: "127.0.0.1",
+    port: 0,
+    worker: { outboundService: () => new Response(PNG, { headers: { "Content-Type": "image/png" } }) },
+  }),
   handleRuntimeStdio(stdout, stderr) {
     for (const stream of [stdout, stderr]) stream.on("data", (chunk) => fs.writeSync(logFd, chunk));
   },

@@ -23,9 +23,13 @@ export function migrationStatements() {
     );
 }
 
-/** Miniflare options for the built worker; `bindings` override the test defaults. */
-export function workerOptions({ bindings = {}, ...miniflare } = {}) {
+const compatibilityDate = "2026-04-01";
+const PROBE_HOST = "storage-probe.internal";
+
+/** Options of the built worker itself; `bindings` override the test defaults. */
+function apiWorker(bindings) {
   return {
+    name: "api",
     modules: true,
     scriptPath: path.join(root, "worker/entry.mjs"),
     modulesRoot: root,
@@ -33,7 +37,7 @@ export function workerOptions({ bindings = {}, ...miniflare } = {}) {
       { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
       { type: "CompiledWasm", include: ["**/*.wasm"] },
     ],
-    compatibilityDate: "2026-04-01",
+    compatibilityDate,
     d1Databases: { DB: "test-db" },
     kvNamespaces: ["AUTH_CACHE"],
     r2Buckets: ["MEDIA"],
@@ -47,13 +51,93 @@ export function workerOptions({ bindings = {}, ...miniflare } = {}) {
       MEDIA_CAPABILITY_SECRET: "test-capability-secret",
       ...bindings,
     },
-    ...miniflare,
   };
 }
 
-/** Applies every migration to the Miniflare instance's D1. */
+/**
+ * Miniflare options: the built worker (first, so every request that is not the probe's reaches
+ * it) and the storage probe (scripts/storage_probe_worker.mjs) over the same D1, KV and R2.
+ * `bindings` override the test defaults, `worker` adds per-worker options (outboundService),
+ * the rest are Miniflare's shared options (host, port, handleRuntimeStdio).
+ */
+export function miniflareOptions({ bindings = {}, worker = {}, ...shared } = {}) {
+  return {
+    ...shared,
+    workers: [
+      { ...apiWorker(bindings), ...worker },
+      {
+        name: "storage-probe",
+        modules: true,
+        scriptPath: path.join(root, "scripts/storage_probe_worker.mjs"),
+        compatibilityDate,
+        routes: [`${PROBE_HOST}/*`],
+        d1Databases: { DB: "test-db" },
+        kvNamespaces: ["AUTH_CACHE"],
+        r2Buckets: ["MEDIA"],
+      },
+    ],
+  };
+}
+
+/**
+ * Direct access to the local storage the worker uses, shaped like the bindings' own API
+ * (`db.prepare(sql).bind(...).first()/all()/run()`, `db.batch`, `kv.get/list`,
+ * `bucket.get/head/list`), every call one async request to the storage probe.
+ */
+export class Storage {
+  constructor(mf) {
+    const call = async (route, body) => {
+      const res = await mf.dispatchFetch(`http://${PROBE_HOST}/${route}`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      const text = await res.text();
+      if (res.status !== 200) throw new Error(`storage probe ${route} (${res.status}): ${text}`);
+      return JSON.parse(text).result;
+    };
+    const query = (mode) => (stmt) => call("d1/query", { mode, sql: stmt.sql, params: stmt.params });
+    class Statement {
+      constructor(sql, params = []) {
+        this.sql = sql;
+        this.params = params;
+      }
+      bind(...params) {
+        return new Statement(this.sql, params);
+      }
+      async first(column) {
+        const row = await query("first")(this);
+        return column === undefined ? row : (row?.[column] ?? null);
+      }
+      all() { return query("all")(this); }
+      run() { return query("run")(this); }
+      raw() { return query("raw")(this); }
+    }
+    this.db = {
+      prepare: (sql) => new Statement(sql),
+      batch: (stmts) => call("d1/batch", { statements: stmts.map(({ sql, params }) => ({ sql, params })) }),
+    };
+    this.kv = {
+      get: (key) => call("kv/get", { key }),
+      list: (options = {}) => call("kv/list", { options }),
+    };
+    this.bucket = {
+      async get(key) {
+        const obj = await call("r2/get", { key });
+        if (obj === null) return null;
+        const bytes = Buffer.from(obj.base64, "base64");
+        const body = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+        return { ...obj, arrayBuffer: async () => body };
+      },
+      head: (key) => call("r2/head", { key }),
+      list: (options = {}) => call("r2/list", { options }),
+    };
+  }
+}
+
+/** Applies every migration to the Miniflare instance's D1; returns its `Storage`. */
 export async function migrate(mf) {
-  const db = await mf.getD1Database("DB");
-  await db.batch(migrationStatements().map((s) => db.prepare(s)));
-  return db;
+  const storage = new Storage(mf);
+  await storage.db.batch(migrationStatements().map((s) => storage.db.prepare(s)));
+  return storage;
 }

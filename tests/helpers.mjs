@@ -2,7 +2,7 @@
 // running the built worker, migrations applied in-process. Personas are minted through the
 // API itself, with fresh e-mails and names per call, so tests never depend on each other.
 import { Miniflare } from "miniflare";
-import { workerOptions, migrate } from "../scripts/worker.mjs";
+import { miniflareOptions, migrate } from "../scripts/worker.mjs";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -64,7 +64,7 @@ export { migrationStatements } from "../scripts/worker.mjs";
 
 export async function startWorker(extra = {}) {
   const mf = new Miniflare({
-    ...workerOptions({ bindings: extra.bindings ?? {}, ...(extra.miniflare ?? {}) }),
+    ...miniflareOptions({ bindings: extra.bindings ?? {}, worker: extra.worker ?? {} }),
     handleRuntimeStdio(stdout, stderr) {
       for (const stream of [stdout, stderr]) {
         stream.setEncoding("utf8");
@@ -75,9 +75,7 @@ export async function startWorker(extra = {}) {
       }
     },
   });
-  const db = await migrate(mf);
-  const kv = await mf.getKVNamespace("AUTH_CACHE");
-  const app = new App(mf, db, kv);
+  const app = new App(mf, await migrate(mf));
   // A test-only route outside the contract: its only answer is the generic 500.
   if (extra.bindings?.ENABLE_PANIC_ROUTE) app.extraRoutes = { "GET /__test/panic": { 500: "#/components/responses/Internal" } };
   liveApps.add(app);
@@ -106,10 +104,12 @@ export function parseTiming(header) {
 }
 
 export class App {
-  constructor(mf, db, kv) {
+  /** `storage` reads and writes the worker's D1, KV and R2 directly (scripts/worker.mjs). */
+  constructor(mf, storage) {
     this.mf = mf;
-    this.db = db;
-    this.kv = kv;
+    this.db = storage.db;
+    this.kv = storage.kv;
+    this.bucket = storage.bucket;
     this.extraRoutes = {};
   }
 

@@ -69,25 +69,24 @@ const all = async (a, sql, ...args) => (await a.db.prepare(sql).bind(...args).al
 const mediaRow = (a, id) => a.db.prepare("SELECT * FROM media WHERE id = ?").bind(id).first();
 const folderRow = (a, id) => a.db.prepare("SELECT * FROM media_folders WHERE id = ?").bind(id).first();
 
-const bucket = (a) => a.mf.getR2Bucket("MEDIA");
 /** The R2 object's bytes and content type, or null when there is none. */
 async function object(a, key) {
-  const obj = await (await bucket(a)).get(key);
+  const obj = await a.bucket.get(key);
   if (obj === null) return null;
   return { bytes: new Uint8Array(await obj.arrayBuffer()), contentType: obj.httpMetadata?.contentType };
 }
 async function objectExists(a, key) {
-  return (await (await bucket(a)).head(key)) !== null;
+  return (await a.bucket.head(key)) !== null;
 }
 /** Every object key under a workspace's prefix. */
 async function keysOf(a, wsId) {
-  const listed = await (await bucket(a)).list({ prefix: `${wsId}/`, limit: 1000 });
+  const listed = await a.bucket.list({ prefix: `${wsId}/`, limit: 1000 });
   return listed.objects.map((o) => o.key).sort();
 }
 
 /** Everything a refusal could have touched: media rows, folders, R2 keys. */
 async function storage(a) {
-  const listed = await (await bucket(a)).list({ limit: 1000 });
+  const listed = await a.bucket.list({ limit: 1000 });
   return {
     media: await all(a, "SELECT * FROM media ORDER BY id"),
     folders: await all(a, "SELECT * FROM media_folders ORDER BY id"),
@@ -1454,7 +1453,7 @@ const image = (bytes, type) => new Response(bytes, { headers: { "Content-Type": 
 
 describe("POST /media/from-url", () => {
   let ing;
-  before(async () => { ing = await startWorker({ miniflare: { outboundService } }); });
+  before(async () => { ing = await startWorker({ worker: { outboundService } }); });
   after(() => ing.dispose());
   beforeEach(() => {
     upstream.calls = [];
@@ -1619,7 +1618,7 @@ describe("POST /media/from-url", () => {
 
   describe("with a 1000-byte ingest cap", () => {
     let small;
-    before(async () => { small = await startWorker({ bindings: { MEDIA_INGEST_MAX_BYTES: "1000" }, miniflare: { outboundService } }); });
+    before(async () => { small = await startWorker({ bindings: { MEDIA_INGEST_MAX_BYTES: "1000" }, worker: { outboundService } }); });
     after(() => small.dispose());
 
     test("a 5000-byte PNG is 400 and nothing is written, with or without Content-Length", async () => {
