@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use worker::{Env, Request};
+use worker::Env;
 
 use crate::domain::ids::RequestId;
 use crate::domain::time::Timestamp;
@@ -110,9 +110,9 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    pub fn new(req: &Request, env: Env, wait: worker::Context) -> Result<Self, ApiError> {
+    pub fn new(req: &web_sys::Request, env: Env, wait: worker::Context) -> Result<Self, ApiError> {
         let timing = SharedTiming::default();
-        let url = req.inner().url();
+        let url = req.url();
         let (origin, path, query) = split_url(&url);
         let db = Db::new(env.d1(DB).ctx("binding DB")?, timing.clone());
         let headers = req.headers();
@@ -127,7 +127,7 @@ impl Ctx {
             workspace_header: headers.get("X-Workspace-Id").ok().flatten(),
             authorization: headers.get("Authorization").ok().flatten(),
             idempotency_key: headers.get("Idempotency-Key").ok().flatten(),
-            method: req.method().to_string(),
+            method: method(req.method()),
             log: RefCell::default(),
             client_ip: client_ip(headers.get("CF-Connecting-IP").ok().flatten().as_deref()),
             rate: RefCell::default(),
@@ -163,6 +163,17 @@ impl Ctx {
 
     pub fn elapsed_ms(&self) -> f64 {
         now_ms() - self.started_ms
+    }
+}
+
+/// The method as the router matches it: upper-cased, as clients that send `patch` have always
+/// been served; any other method keeps its name, so the router answers 405 (the worker crate's
+/// `Method` would have read an unknown method as GET).
+fn method(raw: String) -> String {
+    if raw.bytes().any(|b| b.is_ascii_lowercase()) {
+        raw.to_ascii_uppercase()
+    } else {
+        raw
     }
 }
 
@@ -213,6 +224,14 @@ mod tests {
             let theirs: Vec<_> = parsed.query_pairs().collect();
             assert_eq!(ours, theirs, "{raw}");
         }
+    }
+
+    #[test]
+    fn methods_are_upper_cased_and_never_guessed() {
+        assert_eq!(method("GET".into()), "GET");
+        assert_eq!(method("patch".into()), "PATCH");
+        assert_eq!(method("PROPFIND".into()), "PROPFIND");
+        assert_eq!(method("brew".into()), "BREW");
     }
 
     #[test]

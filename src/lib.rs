@@ -14,18 +14,19 @@ pub mod scope;
 pub mod seal;
 pub mod store;
 
-use worker::{event, Context, Env, Request, Response};
+use worker::{event, Context, Env, Response};
 
 use crate::ctx::Ctx;
+use crate::http::incoming::Incoming;
 use crate::http::respond::{self, finish};
 use crate::http::router;
 
 pub use crate::ratelimit::RateLimiter;
 
 #[event(fetch)]
-async fn fetch(mut req: Request, env: Env, wait: Context) -> worker::Result<Response> {
-    let method = req.method().to_string();
-    let ctx = match Ctx::new(&req, env, wait) {
+async fn fetch(raw: web_sys::Request, env: Env, wait: Context) -> worker::Result<Response> {
+    let mut incoming = Incoming::new(raw);
+    let ctx = match Ctx::new(incoming.raw(), env, wait) {
         Ok(ctx) => ctx,
         Err(e) => return Ok(respond::early_failure(&format!("request context: {e:?}"))),
     };
@@ -34,12 +35,12 @@ async fn fetch(mut req: Request, env: Env, wait: Context) -> worker::Result<Resp
     if ctx.path == "/api/v1/__test/panic" && ctx.var("ENABLE_PANIC_ROUTE").as_deref() == Some("1") {
         panic!("forced panic for the test suite");
     }
-    let result = match router::resolve(&method, &ctx.path) {
+    let result = match router::resolve(&ctx.method, &ctx.path) {
         Ok(matched) => {
             ctx.log.borrow_mut().route = matched.template;
-            api::dispatch(&ctx, &mut req, matched).await
+            api::dispatch(&ctx, &mut incoming, matched).await
         }
         Err(e) => Err(e),
     };
-    Ok(finish(&ctx, &method, result))
+    Ok(finish(&ctx, &ctx.method, result))
 }

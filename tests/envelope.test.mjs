@@ -84,6 +84,17 @@ describe("unknown routes and wrong methods", () => {
     assertError(res, 405, "METHOD_NOT_ALLOWED");
     assert.deepEqual(allowOf(res), ["POST"]);
   });
+
+  test("a method the API does not know is 405, never served as another method", async () => {
+    const owner = await signup();
+    await app.createWorkspace(owner.token);
+    for (const method of ["PROPFIND", "PURGE"]) {
+      const res = await app.request(method, "/workspaces", { token: owner.token });
+      assertError(res, 405, "METHOD_NOT_ALLOWED");
+      assert.deepEqual(res.headers.get("allow")?.split(",").map((m) => m.trim()).sort(), ["GET", "POST"]);
+      assertNoD1(res);
+    }
+  });
 });
 
 describe("every response carries X-Request-Id and Server-Timing", () => {

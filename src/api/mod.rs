@@ -13,19 +13,18 @@ pub mod service;
 pub mod social_accounts;
 pub mod workspaces;
 
-use worker::Request;
-
 use crate::auth::authenticate;
 use crate::ctx::Ctx;
 use crate::domain::ids::WorkspaceId;
 use crate::http::error::ApiError;
+use crate::http::incoming::Incoming;
 use crate::http::page::{next_link, Cursor, PageRequest};
 use crate::http::respond::Reply;
 use crate::http::router::{Matched, Route};
 use crate::ratelimit::{self, Bucket};
 use crate::scope::{named_workspace, Named};
 
-pub async fn dispatch(ctx: &Ctx, req: &mut Request, m: Matched) -> Result<Reply, ApiError> {
+pub async fn dispatch(ctx: &Ctx, incoming: &mut Incoming, m: Matched) -> Result<Reply, ApiError> {
     let p = &m.params;
     // Never limited: liveness and the contract.
     match m.route {
@@ -42,9 +41,11 @@ pub async fn dispatch(ctx: &Ctx, req: &mut Request, m: Matched) -> Result<Reply,
     }
     // Routes that need no credential.
     match m.route {
-        Route::Signup => return auth::signup(ctx, req).await,
-        Route::Login => return auth::login(ctx, req).await,
-        Route::UploadMedia => return media::upload_with_capability(ctx, req, &p[0]).await,
+        Route::Signup => return auth::signup(ctx, incoming.request()).await,
+        Route::Login => return auth::login(ctx, incoming.request()).await,
+        Route::UploadMedia => {
+            return media::upload_with_capability(ctx, incoming.request(), &p[0]).await
+        }
         Route::DownloadMedia => return media::download_with_capability(ctx, &p[0]).await,
         _ => {}
     }
@@ -63,56 +64,66 @@ pub async fn dispatch(ctx: &Ctx, req: &mut Request, m: Matched) -> Result<Reply,
         Route::Logout => auth::logout(ctx, who).await,
         Route::Me => me::get_me(who),
         Route::ListApiKeys => api_keys::list_api_keys(ctx, who).await,
-        Route::CreateApiKey => api_keys::create_api_key(ctx, req, who).await,
+        Route::CreateApiKey => api_keys::create_api_key(ctx, incoming.request(), who).await,
         Route::RevokeApiKey => api_keys::revoke_api_key(ctx, who, &p[0]).await,
         Route::CreateWorkspaceApiKey => {
-            api_keys::create_workspace_api_key(ctx, req, who, &p[0]).await
+            api_keys::create_workspace_api_key(ctx, incoming.request(), who, &p[0]).await
         }
         Route::RevokeWorkspaceApiKey => {
             api_keys::revoke_workspace_api_key(ctx, who, &p[0], &p[1]).await
         }
         Route::ListWorkspaces => workspaces::list_workspaces(ctx, who).await,
-        Route::CreateWorkspace => workspaces::create_workspace(ctx, req, who).await,
+        Route::CreateWorkspace => workspaces::create_workspace(ctx, incoming.request(), who).await,
         Route::GetWorkspace => workspaces::get_workspace(ctx, who, &p[0]).await,
-        Route::UpdateWorkspace => workspaces::update_workspace(ctx, req, who, &p[0]).await,
+        Route::UpdateWorkspace => {
+            workspaces::update_workspace(ctx, incoming.request(), who, &p[0]).await
+        }
         Route::DeleteWorkspace => workspaces::delete_workspace(ctx, who, &p[0]).await,
         Route::ListMembers => members::list_members(ctx, who, &p[0]).await,
-        Route::AddMember => members::add_member(ctx, req, who, &p[0]).await,
-        Route::UpdateMember => members::update_member(ctx, req, who, &p[0], &p[1]).await,
+        Route::AddMember => members::add_member(ctx, incoming.request(), who, &p[0]).await,
+        Route::UpdateMember => {
+            members::update_member(ctx, incoming.request(), who, &p[0], &p[1]).await
+        }
         Route::RemoveMember => members::remove_member(ctx, who, &p[0], &p[1]).await,
         Route::ListSocialAccounts => social_accounts::list_social_accounts(ctx, who).await,
-        Route::CreateSocialAccount => social_accounts::create_social_account(ctx, req, who).await,
+        Route::CreateSocialAccount => {
+            social_accounts::create_social_account(ctx, incoming.request(), who).await
+        }
         Route::GetSocialAccount => social_accounts::get_social_account(ctx, who, &p[0]).await,
         Route::DisconnectSocialAccount => {
             social_accounts::disconnect_social_account(ctx, who, &p[0]).await
         }
         Route::ListPosts => posts::list_posts(ctx, who).await,
-        Route::CreatePost => posts::create_post(ctx, req, who).await,
+        Route::CreatePost => posts::create_post(ctx, incoming.request(), who).await,
         Route::GetPost => posts::get_post(ctx, who, &p[0]).await,
-        Route::UpdatePost => posts::update_post(ctx, req, who, &p[0]).await,
+        Route::UpdatePost => posts::update_post(ctx, incoming.request(), who, &p[0]).await,
         Route::DeletePost => posts::delete_post(ctx, who, &p[0]).await,
-        Route::SchedulePost => posts::schedule_post(ctx, req, who, &p[0]).await,
-        Route::ReschedulePost => posts::reschedule_post(ctx, req, who, &p[0]).await,
+        Route::SchedulePost => posts::schedule_post(ctx, incoming.request(), who, &p[0]).await,
+        Route::ReschedulePost => posts::reschedule_post(ctx, incoming.request(), who, &p[0]).await,
         Route::CancelPost => posts::cancel_post(ctx, who, &p[0]).await,
         Route::RetryPost => posts::retry_post(ctx, who, &p[0]).await,
         Route::ApprovePost => posts::approve_post(ctx, who, &p[0]).await,
-        Route::RequestChanges => posts::request_changes(ctx, req, who, &p[0]).await,
+        Route::RequestChanges => posts::request_changes(ctx, incoming.request(), who, &p[0]).await,
         Route::ListComments => comments::list_comments(ctx, who).await,
-        Route::CommentOnPost => comments::comment_on_post(ctx, req, who, &p[0]).await,
-        Route::ReplyToComment => comments::reply_to_comment(ctx, req, who, &p[0]).await,
+        Route::CommentOnPost => {
+            comments::comment_on_post(ctx, incoming.request(), who, &p[0]).await
+        }
+        Route::ReplyToComment => {
+            comments::reply_to_comment(ctx, incoming.request(), who, &p[0]).await
+        }
         Route::MarkCommentRead => comments::mark_comment_read(ctx, who, &p[0]).await,
-        Route::PresignMedia => media::presign_upload(ctx, req, who).await,
-        Route::IngestMedia => media::ingest_from_url(ctx, req, who).await,
+        Route::PresignMedia => media::presign_upload(ctx, incoming.request(), who).await,
+        Route::IngestMedia => media::ingest_from_url(ctx, incoming.request(), who).await,
         Route::ListFolders => media::list_folders(ctx, who).await,
-        Route::CreateFolder => media::create_folder(ctx, req, who).await,
-        Route::RenameFolder => media::rename_folder(ctx, req, who, &p[0]).await,
+        Route::CreateFolder => media::create_folder(ctx, incoming.request(), who).await,
+        Route::RenameFolder => media::rename_folder(ctx, incoming.request(), who, &p[0]).await,
         Route::DeleteFolder => media::delete_folder(ctx, who, &p[0]).await,
         Route::ListMedia => media::list_media(ctx, who).await,
         Route::GetMedia => media::get_media(ctx, who, &p[0]).await,
-        Route::UpdateMedia => media::update_media(ctx, req, who, &p[0]).await,
+        Route::UpdateMedia => media::update_media(ctx, incoming.request(), who, &p[0]).await,
         Route::DeleteMedia => media::delete_media(ctx, who, &p[0]).await,
         Route::CompleteMedia => media::complete_upload(ctx, who, &p[0]).await,
-        Route::MoveMedia => media::move_media(ctx, req, who, &p[0]).await,
+        Route::MoveMedia => media::move_media(ctx, incoming.request(), who, &p[0]).await,
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod body;
 pub mod error;
+pub mod incoming;
 pub mod page;
 pub mod respond;
 pub mod router;
