@@ -105,6 +105,9 @@ function schemathesis(name, credential, { config, exclude = [] } = {}) {
     opts.examples,
     "--workers",
     opts.workers,
+    // A slow answer on a loaded 2-core machine is not a finding; a hung one still is.
+    "--request-timeout",
+    "60",
     ...(opts.deterministic ? ["--generation-deterministic"] : opts.seed ? ["--seed", opts.seed] : []),
     ...exclude.flatMap((op) => ["--exclude-name", op]),
     "--no-color",

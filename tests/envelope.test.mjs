@@ -2,7 +2,7 @@
 // Server-Timing, the service routes, a forced panic, and the log line of each request.
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, assertError, assertNoD1, logLines, unique, ghostWorkspaceId } from "./helpers.mjs";
+import { startWorker, assertError, assertNoD1, logLines, logsSettled, unique, ghostWorkspaceId } from "./helpers.mjs";
 
 const REQUEST_ID = /^req_[0-9A-Za-z]{16}$/;
 const JSON_TYPE = /^application\/json; charset=utf-8$/i;
@@ -209,8 +209,11 @@ describe("a forced panic", () => {
 
 describe("log lines", () => {
   /** The JSON log lines of the worker, by request id. */
-  async function linesById() {
-    await sleep(300);
+  async function linesById(ids = []) {
+    // Log lines travel through workerd's pipe: wait for those expected (a loaded machine can
+    // take longer than any fixed pause), then for the worker to go quiet, so a duplicate shows.
+    for (let waited = 0; waited < 10_000 && !ids.every((id) => logLines.some((l) => l.includes(id))); waited += 50) await sleep(50);
+    await logsSettled();
     const out = new Map();
     for (const line of logLines) {
       let entry;
@@ -239,7 +242,7 @@ describe("log lines", () => {
       assert.equal(res.status, status, res.text);
       seen.push({ id: res.headers.get("x-request-id"), method, status, template });
     }
-    const byId = await linesById();
+    const byId = await linesById(seen.map((s) => s.id));
     for (const { id, method, status, template } of seen) {
       const lines = byId.get(id) ?? [];
       assert.equal(lines.length, 1, `log lines for ${method} ${template ?? "?"} (${id}): ${JSON.stringify(lines)}`);
@@ -271,7 +274,7 @@ describe("log lines", () => {
     const revokedId = (await app.get("/me", { token: revoked.key })).body.credential.id;
     await app.delete(`/api-keys/${revokedId}`, { token: u.token });
     await app.get("/me", { token: revoked.key });
-    await sleep(300);
+    await logsSettled();
 
     assert.ok(logLines.length > 0, "no log lines were captured");
     assert.ok(secrets.size >= 10, `only ${secrets.size} secrets collected`);

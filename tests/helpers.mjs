@@ -32,7 +32,7 @@ const liveApps = new Set();
 let lastLogAt = 0;
 
 /** Resolves once no worker has printed for `quietMs` (at most `maxMs`). */
-async function logsSettled(quietMs = 250, maxMs = 3000) {
+export async function logsSettled(quietMs = 250, maxMs = 3000) {
   const start = Date.now();
   while (Date.now() - Math.max(lastLogAt, start) < quietMs && Date.now() - start < maxMs) {
     await new Promise((r) => setTimeout(r, 25));
