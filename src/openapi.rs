@@ -667,6 +667,71 @@ mod tests {
     }
 
     /// An `INVALID_STATE` conflict always tells the client which status stood in the way.
+    /// Every text field the API reads as a name or as written text states the rule in a
+    /// `pattern`, and the pattern never admits what the API refuses, so a client (or a fuzzer)
+    /// that generates from the document is not turned away for control characters or blanks.
+    #[test]
+    fn text_patterns_admit_only_what_the_api_accepts() {
+        use crate::domain::text::{long_text, Name};
+        const SAMPLES: &[&str] = &[
+            "Acme Corp",
+            "  Acme  ",
+            "é",
+            "日本語",
+            "a\u{2028}b",
+            "\u{a0}x\u{a0}",
+            "a\nb",
+            "a\tb",
+            "a\rb",
+            "x\n",
+            "",
+            " ",
+            "\t",
+            "\n",
+            "\r\n",
+            "\u{a0}",
+            "\u{3000}",
+            "\u{2028}",
+            "x\u{0}",
+            "\u{7f}x",
+            "x\u{85}",
+            "\u{9f}",
+            "\u{1b}[0m",
+            "a\u{b}b",
+            "a\u{c}b",
+        ];
+        let d = doc();
+        let mut checked = 0;
+        for (name, schema) in d["components"]["schemas"].as_object().unwrap() {
+            let Some(props) = schema["properties"].as_object() else {
+                continue;
+            };
+            for (field, p) in props {
+                let desc = p["description"].as_str().unwrap_or_default();
+                let api: fn(&str, usize) -> bool = if desc.contains("Trimmed, then") {
+                    |s, max| Name::parse(s, max).is_ok()
+                } else if desc.contains("Not blank") {
+                    |s, max| long_text(s, max).is_ok()
+                } else {
+                    continue;
+                };
+                let pattern = p["pattern"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{name}.{field}: text without a pattern"));
+                let re = regex::Regex::new(pattern).expect("pattern compiles");
+                let max = p["maxLength"].as_u64().expect("maxLength") as usize;
+                for s in SAMPLES {
+                    if re.is_match(s) {
+                        assert!(api(s, max), "{name}.{field}: pattern admits {s:?}");
+                    }
+                }
+                assert!(re.is_match("Acme"), "{name}.{field}: refuses plain text");
+                checked += 1;
+            }
+        }
+        assert!(checked >= 15, "only {checked} text fields found");
+    }
+
     #[test]
     fn invalid_state_responses_require_current_status() {
         let d = doc();

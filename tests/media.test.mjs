@@ -371,6 +371,21 @@ describe("POST /media/presign", () => {
     assert.equal(atCap.mediaAsset.bytes, PDF_CAP);
   });
 
+  test("bytes written with a zero fraction is that whole number (JSON Schema's integer); a fraction, a string or a negative is 400", async () => {
+    const p = await app.personas();
+    const send = (bytes) => `{"workspaceId":"${p.ws1.id}","filename":"x.png","contentType":"image/png","bytes":${bytes}}`;
+    for (const [raw, expected] of [["2048.0", 2048], ["2.048e3", 2048]]) {
+      const res = await app.post("/media/presign", send(raw), { token: p.session });
+      assert.equal(res.status, 201, res.text);
+      assert.equal(res.body.mediaAsset.bytes, expected);
+    }
+    const before = await app.count("media");
+    for (const raw of ["2048.5", "\"2048\"", "-1"]) {
+      assertField(await app.post("/media/presign", send(raw), { token: p.session }), "bytes");
+    }
+    assert.equal(await app.count("media"), before);
+  });
+
   test("a path in the filename is cut down to a safe last segment, which names the object", async () => {
     const p = await app.personas();
     const pre = await presign(app, p.session, p.ws1.id, { filename: "../../etc/passwd" });

@@ -176,12 +176,13 @@ impl Fields {
         }
     }
 
-    /// A non-negative whole number.
+    /// A non-negative whole number. `12.0` is one too: JSON Schema's `integer` is any number
+    /// with a zero fractional part, and clients that only have doubles send it that way.
     pub fn optional_u64(&mut self, name: &'static str) -> Option<u64> {
         self.known.push(name);
         match self.map.get(name) {
             None | Some(Value::Null) => None,
-            Some(v) => match v.as_u64() {
+            Some(v) => match whole_number(v) {
                 Some(n) => Some(n),
                 None => {
                     self.problem(name, "must be a whole number of 0 or more");
@@ -308,10 +309,35 @@ impl Fields {
     }
 }
 
+/// A JSON number with no fractional part, as a `u64`: exact up to 2^53 when written with a
+/// fraction (`1e3`, `12.0`), where a double stops counting whole numbers one by one.
+fn whole_number(v: &Value) -> Option<u64> {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    v.as_u64().or_else(|| {
+        v.as_f64()
+            .filter(|f| f.fract() == 0.0 && (0.0..=EXACT).contains(f))
+            .map(|f| f as u64)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::text::Name;
+
+    #[test]
+    fn whole_numbers_may_be_written_with_a_zero_fraction() {
+        let n = |s: &str| whole_number(&serde_json::from_str(s).unwrap());
+        assert_eq!(n("12"), Some(12));
+        assert_eq!(n("12.0"), Some(12));
+        assert_eq!(n("1e3"), Some(1000));
+        assert_eq!(n("-0.0"), Some(0));
+        assert_eq!(n("12.5"), None);
+        assert_eq!(n("-1"), None);
+        assert_eq!(n("1e300"), None);
+        assert_eq!(n("\"12\""), None);
+        assert_eq!(n("18446744073709551615"), Some(u64::MAX));
+    }
 
     fn details(e: ApiError) -> Vec<(String, String)> {
         match e {
