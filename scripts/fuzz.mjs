@@ -1,7 +1,7 @@
 // Fuzzes the running API with Schemathesis, a client nobody here wrote, driven only by the
 // OpenAPI document (issue 6): serves the built worker on a loopback port in Miniflare, signs up
-// a user with two workspaces and a full-access API key, and runs `st run` in two passes. Exits
-// non-zero on any finding or error of either pass. The checks: not_a_server_error,
+// a user with two workspaces and a full-access API key, and runs `st run` in three passes. Exits
+// non-zero on any finding or error of any pass. The checks: not_a_server_error,
 // status_code_conformance, content_type_conformance and response_schema_conformance (what
 // issue 6 asks), plus response_headers_conformance, ignored_auth (a request without or with a
 // broken credential must be refused), use_after_free and ensure_resource_availability (stateful:
@@ -17,7 +17,12 @@
 //            and the 404s into the handlers, D1 and the post lifecycle, session-only routes
 //            included. Each DELETE is pinned to a second, spare resource
 //            (the second workspace for DELETE /workspaces/{workspaceId}), so one early delete
-//            does not leave the rest of the pass with 404s.
+//            does not leave the rest of the pass with 404s. The credential-less routes get
+//            what gets them past their credential: login the fuzz user's e-mail and password,
+//            the upload route a live token for a PENDING image, the download route a token for
+//            the kept asset.
+//   logout   POST /auth/logout alone, with a session of its own: the first request ends it,
+//            the rest must be 401.
 //
 // The worker's outbound fetch (URL ingest) is answered here with a small PNG, as in the
 // black-box suite: a fuzz run touches no network, and a 502 means the worker's bug, not the
@@ -88,7 +93,7 @@ async function call(method, route, body, token) {
 }
 
 /** One `st run`; resolves to its exit status. */
-function schemathesis(name, credential, { config, exclude = [] } = {}) {
+function schemathesis(name, credential, { config, include = [], exclude = [] } = {}) {
   const args = [
     ...(config ? ["--config-file", config] : []),
     "run",
@@ -109,6 +114,7 @@ function schemathesis(name, credential, { config, exclude = [] } = {}) {
     "--request-timeout",
     "60",
     ...(opts.deterministic ? ["--generation-deterministic"] : opts.seed ? ["--seed", opts.seed] : []),
+    ...include.flatMap((op) => ["--include-name", op]),
     ...exclude.flatMap((op) => ["--exclude-name", op]),
     "--no-color",
     ...extra,
@@ -122,7 +128,7 @@ function schemathesis(name, credential, { config, exclude = [] } = {}) {
 }
 
 /** TOML for the session pass: ids pinned to the seeded resources (see the header). */
-function sessionConfig(keep, spare) {
+function sessionConfig(keep, spare, capabilities) {
   const q = JSON.stringify;
   const pin = (entries) => Object.entries(entries).map(([k, v]) => `${q(k)} = ${q(v)}`);
   const only = (operation, entries) => ["", "[[operations]]", `include-name = ${q(operation)}`, `parameters = { ${pin(entries).join(", ")} }`];
@@ -149,6 +155,11 @@ function sessionConfig(keep, spare) {
     ...only("DELETE /media/folders/{folderId}", { folderId: spare.folder }),
     ...only("DELETE /media/{mediaId}", { mediaId: spare.media }),
     ...only("DELETE /posts/{postId}", { postId: spare.post }),
+    // The credential-less routes, past their credential: the fuzz user's e-mail and password,
+    // a live upload token for a PENDING image, a download token for the kept asset.
+    ...only("POST /auth/login", { "body.email": capabilities.email, "body.password": capabilities.password }),
+    ...only("PUT /media/{mediaId}/upload", { mediaId: capabilities.upload.media, token: capabilities.upload.token }),
+    ...only("GET /media/{mediaId}/download", { mediaId: keep.media, token: capabilities.downloadToken }),
     "",
   ].join("\n");
 }
@@ -163,9 +174,13 @@ async function seed(token, workspace, platform) {
   return { workspace, account: account.id, folder: folder.id, media: media.id, post: post.id, comment: comment.id };
 }
 
+/** The `token` query parameter of a capability URL the API handed out. */
+const tokenOf = (url) => new URL(url).searchParams.get("token");
+
 const failed = [];
 try {
-  const { token } = await call("POST", "/auth/signup", { email: "fuzz@example.com", name: "Fuzz", password: "fuzz-password-123" });
+  const user = { email: "fuzz@example.com", password: "fuzz-password-123" };
+  const { token } = await call("POST", "/auth/signup", { ...user, name: "Fuzz" });
   const one = await call("POST", "/workspaces", { name: "Fuzz One" }, token);
   const two = await call("POST", "/workspaces", { name: "Fuzz Two" }, token);
   const { key } = await call("POST", "/api-keys", { name: "fuzz" }, token);
@@ -175,8 +190,18 @@ try {
   const config = path.join(outDir, "session.toml");
   const keep = await seed(token, one.id, "X");
   const spare = { ...(await seed(token, one.id, "INSTAGRAM")), workspace: two.id };
-  fs.writeFileSync(config, sessionConfig(keep, spare));
+  const pending = await call("POST", "/media/presign", { workspaceId: one.id, filename: "fuzz.png", contentType: "image/png", bytes: 4096 }, token);
+  const capabilities = {
+    ...user,
+    upload: { media: pending.mediaAsset.id, token: tokenOf(pending.uploadUrl) },
+    downloadToken: tokenOf((await call("GET", `/media/${keep.media}`, undefined, token)).url),
+  };
+  fs.writeFileSync(config, sessionConfig(keep, spare, capabilities));
   if ((await schemathesis("session", token, { config, exclude: ["POST /auth/logout"] })) !== 0) failed.push("session");
+
+  // Last, with a session of its own: the one operation that ends the session it is sent with.
+  const { token: ending } = await call("POST", "/auth/login", user);
+  if ((await schemathesis("logout", ending, { include: ["POST /auth/logout"] })) !== 0) failed.push("logout");
 } finally {
   await mf.dispose();
 }
