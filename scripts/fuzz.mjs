@@ -20,7 +20,8 @@
 //            does not leave the rest of the pass with 404s. The credential-less routes get
 //            what gets them past their credential: login the fuzz user's e-mail and password,
 //            the upload route a live token for a PENDING image, the download route a token for
-//            the kept asset.
+//            the kept asset; the member and lifecycle routes a member, a SCHEDULED post and
+//            posts awaiting approval to act on.
 //   logout   POST /auth/logout alone, with a session of its own: the first request ends it,
 //            the rest must be 401.
 //
@@ -128,7 +129,7 @@ function schemathesis(name, credential, { config, include = [], exclude = [] } =
 }
 
 /** TOML for the session pass: ids pinned to the seeded resources (see the header). */
-function sessionConfig(keep, spare, capabilities) {
+function sessionConfig(keep, spare, states, capabilities) {
   const q = JSON.stringify;
   const pin = (entries) => Object.entries(entries).map(([k, v]) => `${q(k)} = ${q(v)}`);
   const only = (operation, entries) => ["", "[[operations]]", `include-name = ${q(operation)}`, `parameters = { ${pin(entries).join(", ")} }`];
@@ -155,6 +156,15 @@ function sessionConfig(keep, spare, capabilities) {
     ...only("DELETE /media/folders/{folderId}", { folderId: spare.folder }),
     ...only("DELETE /media/{mediaId}", { mediaId: spare.media }),
     ...only("DELETE /posts/{postId}", { postId: spare.post }),
+    // Routes that need a resource in a particular state: another member (a role to change, one
+    // to remove), a SCHEDULED post, and two posts awaiting approval in a workspace that requires
+    // it (one to approve, one to send back). Only `retry` stays short of its success: FAILED is
+    // reached by the publisher, which does not exist yet.
+    ...only("PATCH /workspaces/{workspaceId}/members/{userId}", { userId: states.member }),
+    ...only("DELETE /workspaces/{workspaceId}/members/{userId}", { userId: states.leaver }),
+    ...only("POST /posts/{postId}/reschedule", { postId: states.scheduled }),
+    ...only("POST /posts/{postId}/approve", { postId: states.awaiting[0], workspaceId: states.review, "X-Workspace-Id": states.review }),
+    ...only("POST /posts/{postId}/request-changes", { postId: states.awaiting[1], workspaceId: states.review, "X-Workspace-Id": states.review }),
     // The credential-less routes, past their credential: the fuzz user's e-mail and password,
     // a live upload token for a PENDING image, a download token for the kept asset.
     ...only("POST /auth/login", { "body.email": capabilities.email, "body.password": capabilities.password }),
@@ -172,6 +182,26 @@ async function seed(token, workspace, platform) {
   const post = await call("POST", "/posts", { content: "Fuzz", targets: [{ accountId: account.id, mediaIds: [media.id] }] }, token);
   const comment = await call("POST", `/posts/${post.id}/comments`, { body: "Fuzz" }, token);
   return { workspace, account: account.id, folder: folder.id, media: media.id, post: post.id, comment: comment.id };
+}
+
+/** Resources in the states some routes need (see `sessionConfig`). */
+async function inStates(token, workspace) {
+  const joined = async (name) => {
+    const email = `fuzz-${name}@example.com`;
+    const { user } = await call("POST", "/auth/signup", { email, name, password: "fuzz-password-123" });
+    await call("POST", `/workspaces/${workspace}/members`, { email, role: "MEMBER" }, token);
+    return user.id;
+  };
+  const later = new Date(Date.now() + 30 * 24 * 3600 * 1000).toISOString();
+  const account = (await call("GET", `/social-accounts?workspaceId=${workspace}`, undefined, token))[0].id;
+  const scheduled = await call("POST", "/posts", { content: "Fuzz scheduled", targets: [{ accountId: account }], scheduledFor: later }, token);
+  const review = await call("POST", "/workspaces", { name: "Fuzz Review", requireApproval: true }, token);
+  const reviewAccount = await call("POST", "/social-accounts", { workspaceId: review.id, platform: "X", handle: "@fuzzreview" }, token);
+  const awaiting = [];
+  for (const n of [1, 2]) {
+    awaiting.push((await call("POST", "/posts", { content: `Fuzz awaiting ${n}`, targets: [{ accountId: reviewAccount.id }], scheduledFor: later }, token)).id);
+  }
+  return { member: await joined("member"), leaver: await joined("leaver"), scheduled: scheduled.id, review: review.id, awaiting };
 }
 
 /** The `token` query parameter of a capability URL the API handed out. */
@@ -196,7 +226,7 @@ try {
     upload: { media: pending.mediaAsset.id, token: tokenOf(pending.uploadUrl) },
     downloadToken: tokenOf((await call("GET", `/media/${keep.media}`, undefined, token)).url),
   };
-  fs.writeFileSync(config, sessionConfig(keep, spare, capabilities));
+  fs.writeFileSync(config, sessionConfig(keep, spare, await inStates(token, one.id), capabilities));
   if ((await schemathesis("session", token, { config, exclude: ["POST /auth/logout"] })) !== 0) failed.push("session");
 
   // Last, with a session of its own: the one operation that ends the session it is sent with.
