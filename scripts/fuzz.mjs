@@ -94,7 +94,7 @@ async function call(method, route, body, token) {
 }
 
 /** One `st run`; resolves to its exit status. */
-function schemathesis(name, credential, { config, include = [], exclude = [] } = {}) {
+function schemathesis(name, credential, { config, include = [], exclude = [], phases = opts.phases } = {}) {
   const args = [
     ...(config ? ["--config-file", config] : []),
     "run",
@@ -106,7 +106,7 @@ function schemathesis(name, credential, { config, include = [], exclude = [] } =
     "--checks",
     CHECKS,
     "--phases",
-    opts.phases,
+    phases,
     "--max-examples",
     opts.examples,
     "--workers",
@@ -132,7 +132,13 @@ function schemathesis(name, credential, { config, include = [], exclude = [] } =
 function sessionConfig(keep, spare, states, capabilities) {
   const q = JSON.stringify;
   const pin = (entries) => Object.entries(entries).map(([k, v]) => `${q(k)} = ${q(v)}`);
-  const only = (operation, entries) => ["", "[[operations]]", `include-name = ${q(operation)}`, `parameters = { ${pin(entries).join(", ")} }`];
+  const only = (operation, entries, { stateful = true } = {}) => [
+    "",
+    "[[operations]]",
+    `include-name = ${q(operation)}`,
+    `parameters = { ${pin(entries).join(", ")} }`,
+    ...(stateful ? [] : ["[operations.phases.stateful]", "enabled = false"]),
+  ];
   return [
     "[parameters]",
     ...pin({
@@ -157,11 +163,12 @@ function sessionConfig(keep, spare, states, capabilities) {
     ...only("DELETE /media/{mediaId}", { mediaId: spare.media }),
     ...only("DELETE /posts/{postId}", { postId: spare.post }),
     // Routes that need a resource in a particular state: another member (a role to change, one
-    // to remove), a SCHEDULED post, and two posts awaiting approval in a workspace that requires
+    // to remove; out of the stateful phase, which would send them to workspaces it created, where
+    // that user is rightly not found, and take the 404 for a created resource gone missing), a SCHEDULED post, and two posts awaiting approval in a workspace that requires
     // it (one to approve, one to send back). Only `retry` stays short of its success: FAILED is
     // reached by the publisher, which does not exist yet.
-    ...only("PATCH /workspaces/{workspaceId}/members/{userId}", { userId: states.member }),
-    ...only("DELETE /workspaces/{workspaceId}/members/{userId}", { userId: states.leaver }),
+    ...only("PATCH /workspaces/{workspaceId}/members/{userId}", { userId: states.member }, { stateful: false }),
+    ...only("DELETE /workspaces/{workspaceId}/members/{userId}", { userId: states.leaver }, { stateful: false }),
     ...only("POST /posts/{postId}/reschedule", { postId: states.scheduled }),
     ...only("POST /posts/{postId}/approve", { postId: states.awaiting[0], workspaceId: states.review, "X-Workspace-Id": states.review }),
     ...only("POST /posts/{postId}/request-changes", { postId: states.awaiting[1], workspaceId: states.review, "X-Workspace-Id": states.review }),
@@ -231,7 +238,9 @@ try {
 
   // Last, with a session of its own: the one operation that ends the session it is sent with.
   const { token: ending } = await call("POST", "/auth/login", user);
-  if ((await schemathesis("logout", ending, { include: ["POST /auth/logout"] })) !== 0) failed.push("logout");
+  // One operation has no links, so no stateful phase, whatever the run's phases are.
+  const logoutPhases = "examples,coverage,fuzzing";
+  if ((await schemathesis("logout", ending, { include: ["POST /auth/logout"], phases: logoutPhases })) !== 0) failed.push("logout");
 } finally {
   await mf.dispose();
 }
