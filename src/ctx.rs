@@ -37,41 +37,28 @@ impl Timing {
     /// storage the request touched appear, so a refusal at the edge shows no `d1`.
     pub fn header(&self, total_ms: f64) -> String {
         let mut parts = Vec::new();
-        if self.kv_reads + self.kv_writes > 0 {
-            let mut what = Vec::new();
-            if self.kv_reads > 0 {
-                what.push(plural(self.kv_reads, "read"));
+        // One entry per kind of storage touched, naming only the counts that are not zero.
+        let mut entry = |name: &str, counts: &[(u32, &str)], ms: f64| {
+            let what: Vec<String> = counts
+                .iter()
+                .filter(|(n, _)| *n > 0)
+                .map(|&(n, word)| plural(n, word))
+                .collect();
+            if !what.is_empty() {
+                parts.push(format!("{name};desc=\"{}\";dur={ms:.1}", what.join(", ")));
             }
-            if self.kv_writes > 0 {
-                what.push(plural(self.kv_writes, "write"));
-            }
-            parts.push(format!(
-                "kv;desc=\"{}\";dur={:.1}",
-                what.join(", "),
-                self.kv_ms
-            ));
-        }
-        if self.d1_statements > 0 {
-            parts.push(format!(
-                "d1;desc=\"{}\";dur={:.1}",
-                plural(self.d1_statements, "query"),
-                self.d1_ms
-            ));
-        }
-        if self.rl_calls + self.rl_local > 0 {
-            let mut what = Vec::new();
-            if self.rl_calls > 0 {
-                what.push(plural(self.rl_calls, "call"));
-            }
-            if self.rl_local > 0 {
-                what.push(format!("{} local", self.rl_local));
-            }
-            parts.push(format!(
-                "rl;desc=\"{}\";dur={:.1}",
-                what.join(", "),
-                self.rl_ms
-            ));
-        }
+        };
+        entry(
+            "kv",
+            &[(self.kv_reads, "read"), (self.kv_writes, "write")],
+            self.kv_ms,
+        );
+        entry("d1", &[(self.d1_statements, "query")], self.d1_ms);
+        entry(
+            "rl",
+            &[(self.rl_calls, "call"), (self.rl_local, "local")],
+            self.rl_ms,
+        );
         parts.push(format!("total;dur={total_ms:.1}"));
         parts.join(", ")
     }
@@ -81,6 +68,7 @@ fn plural(n: u32, word: &str) -> String {
     match (n, word) {
         (1, w) => format!("1 {w}"),
         (n, "query") => format!("{n} queries"),
+        (n, "local") => format!("{n} local"),
         (n, w) => format!("{n} {w}s"),
     }
 }

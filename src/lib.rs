@@ -42,5 +42,5 @@ async fn fetch(raw: web_sys::Request, env: Env, wait: Context) -> worker::Result
         }
         Err(e) => Err(e),
     };
-    Ok(finish(&ctx, &ctx.method, result))
+    Ok(finish(&ctx, result))
 }

@@ -169,6 +169,19 @@ mod tests {
         )
     }
 
+    /// One user's three credentials over `members`: a session, a full-access key, and a key
+    /// scoped to `allow`.
+    fn credentials(
+        members: Vec<(WorkspaceId, Role)>,
+        allow: Vec<WorkspaceId>,
+    ) -> (Principal, Principal, Principal) {
+        (
+            principal(CredentialKind::Session, Access::Full, members.clone()),
+            principal(CredentialKind::ApiKey, Access::Full, members.clone()),
+            principal(CredentialKind::ApiKey, Access::Scoped(allow), members),
+        )
+    }
+
     fn code<T: std::fmt::Debug>(r: Result<T, ApiError>) -> &'static str {
         r.map(|_| "OK").unwrap_or_else(|e| e.code())
     }
@@ -177,13 +190,7 @@ mod tests {
     fn scope_decisions() {
         let (a, b, c) = (ws('a'), ws('b'), ws('c'));
         let members = vec![(a.clone(), Role::Owner), (b.clone(), Role::Member)];
-        let session = principal(CredentialKind::Session, Access::Full, members.clone());
-        let full = principal(CredentialKind::ApiKey, Access::Full, members.clone());
-        let scoped = principal(
-            CredentialKind::ApiKey,
-            Access::Scoped(vec![a.clone(), c.clone()]),
-            members,
-        );
+        let (session, full, scoped) = credentials(members, vec![a.clone(), c.clone()]);
 
         let table: &[(&Principal, &WorkspaceId, Action, &str)] = &[
             (&session, &a, Action::Read, "OK"),
@@ -232,13 +239,7 @@ mod tests {
     fn membership_lists_pass_a_set_unless_every_membership_is_reachable() {
         let (a, b, c) = (ws('a'), ws('b'), ws('c'));
         let members = vec![(a.clone(), Role::Editor), (b.clone(), Role::Member)];
-        let session = principal(CredentialKind::Session, Access::Full, members.clone());
-        let full = principal(CredentialKind::ApiKey, Access::Full, members.clone());
-        let scoped = principal(
-            CredentialKind::ApiKey,
-            Access::Scoped(vec![b.clone(), c.clone()]),
-            members,
-        );
+        let (session, full, scoped) = credentials(members, vec![b.clone(), c.clone()]);
         for p in [&session, &full] {
             let m = check_memberships(p, None).unwrap();
             assert_eq!(m.get().user, p.user_id);

@@ -151,7 +151,7 @@ fn envelope(ctx: &Ctx, e: &ApiError) -> String {
     serde_json::to_string(&body).unwrap_or_default()
 }
 
-pub fn finish(ctx: &Ctx, method: &str, result: Result<Reply, ApiError>) -> Response {
+pub fn finish(ctx: &Ctx, result: Result<Reply, ApiError>) -> Response {
     let (reply, error) = match result {
         Ok(r) => (r, None),
         Err(e) => {
@@ -192,7 +192,7 @@ pub fn finish(ctx: &Ctx, method: &str, result: Result<Reply, ApiError>) -> Respo
     for (k, v) in &reply.headers {
         set(k, v);
     }
-    log(ctx, method, reply.status, total, error.as_ref());
+    log(ctx, reply.status, total, error.as_ref());
     let response = match (reply.body, reply.stream) {
         (_, Some(stream)) => Response::from_body(stream),
         (Some(b), None) => Response::from_bytes(b.into_bytes()),
@@ -253,13 +253,13 @@ struct LogLine<'a> {
     cause: Option<&'a str>,
 }
 
-fn log(ctx: &Ctx, method: &str, status: u16, total: f64, error: Option<&ApiError>) {
+fn log(ctx: &Ctx, status: u16, total: f64, error: Option<&ApiError>) {
     let fields = ctx.log.borrow();
     let t = ctx.timing.borrow();
     let line = LogLine {
         level: if status >= 500 { "error" } else { "info" },
         request_id: ctx.request_id.as_str(),
-        method,
+        method: &ctx.method,
         route: fields.route,
         status,
         duration_ms: (total * 10.0).round() / 10.0,

@@ -73,11 +73,29 @@ impl WorkspaceView {
     }
 }
 
-const SELECT: &str =
-    "SELECT w.id, w.name, w.slug, w.timezone, w.require_approval, w.created_at, w.updated_at,
-        m.role, m.created_at AS joined_at
-     FROM workspaces w JOIN memberships m ON m.workspace_id = w.id AND m.user_id = ?1
-     WHERE w.deleted_at IS NULL";
+/// The columns of a `Row`: a workspace and the caller's membership of it.
+macro_rules! columns {
+    () => {
+        "SELECT w.id, w.name, w.slug, w.timezone, w.require_approval, w.created_at, w.updated_at,
+            m.role, m.created_at AS joined_at"
+    };
+}
+
+const SELECT: &str = concat!(
+    columns!(),
+    " FROM workspaces w JOIN memberships m ON m.workspace_id = w.id AND m.user_id = ?1
+     WHERE w.deleted_at IS NULL"
+);
+
+/// A page of the caller's workspaces in workspace order, walked from the memberships index.
+const LIST: &str = concat!(
+    columns!(),
+    " FROM memberships m JOIN workspaces w ON w.id = m.workspace_id
+     WHERE m.user_id = ?1 AND w.deleted_at IS NULL
+       AND (?2 IS NULL OR m.workspace_id IN (SELECT value FROM json_each(?2)))
+       AND (m.workspace_created_at, m.workspace_id) > (?3, ?4)
+     ORDER BY m.workspace_created_at, m.workspace_id LIMIT ?5"
+);
 
 /// Oldest first: the caller's memberships walked in workspace order from an index (see
 /// migration 0005), so a page costs about its own rows, whatever the number of workspaces; cut
@@ -99,13 +117,7 @@ pub async fn list(
     let rows: Vec<Row> = db
         .all(
             "d1: list workspaces",
-            "SELECT w.id, w.name, w.slug, w.timezone, w.require_approval, w.created_at, w.updated_at,
-                    m.role, m.created_at AS joined_at
-             FROM memberships m JOIN workspaces w ON w.id = m.workspace_id
-             WHERE m.user_id = ?1 AND w.deleted_at IS NULL
-               AND (?2 IS NULL OR m.workspace_id IN (SELECT value FROM json_each(?2)))
-               AND (m.workspace_created_at, m.workspace_id) > (?3, ?4)
-             ORDER BY m.workspace_created_at, m.workspace_id LIMIT ?5",
+            LIST,
             &[
                 m.user.as_str().into(),
                 set.as_deref().into(),

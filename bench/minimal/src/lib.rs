@@ -21,7 +21,7 @@ const VIEW: &str = "SELECT p.id, p.workspace_id AS workspaceId, p.content, p.sta
          JOIN social_accounts a ON a.id = t.account_id AND a.workspace_id = t.workspace_id) AS targets
      FROM posts p WHERE p.id = ?1 AND p.workspace_id = ?2 AND p.deleted_at IS NULL";
 
-/// The product's workspace list (`src/store/workspaces.rs`: `list`), verbatim, first page, as a
+/// The product's workspace list (`src/store/workspaces.rs`: `LIST`), verbatim, first page, as a
 /// full-access key runs it (no workspace set: the membership join is the scope).
 const WORKSPACES: &str = "SELECT w.id, w.name, w.slug, w.timezone, w.require_approval, w.created_at, w.updated_at,
                     m.role, m.created_at AS joined_at
