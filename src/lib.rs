@@ -8,6 +8,7 @@ pub mod auth;
 pub mod ctx;
 pub mod domain;
 pub mod http;
+pub mod net;
 pub mod openapi;
 pub mod ratelimit;
 pub mod scope;

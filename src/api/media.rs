@@ -1,9 +1,8 @@
 //! Media: presigned uploads (real R2 presigned URLs when S3 credentials are configured, else
 //! the worker's own capability-authorised upload route), URL ingest, reads, moves, folders.
 
-use futures_util::StreamExt;
 use serde::Serialize;
-use worker::{Fetch, Method, Request, RequestInit, RequestRedirect};
+use worker::Request;
 
 use crate::api::idempotency::once;
 use crate::api::{named, page_reply, page_request, path_workspace};
@@ -16,11 +15,12 @@ use crate::domain::roles::Action;
 use crate::domain::sigv4;
 use crate::domain::text::{long_text, Name};
 use crate::domain::time::Timestamp;
-use crate::domain::url_guard::{self, SafeUrl};
+use crate::domain::url_guard::SafeUrl;
 use crate::domain::DomainError;
 use crate::http::body::read_json;
 use crate::http::error::{ApiError, Context as _};
 use crate::http::respond::Reply;
+use crate::net::outbound::{OutRequest, Outbound, OutboundError, ReadError, Redirects};
 use crate::scope::{self, Authorized, InWorkspace};
 use crate::store::media::{self as store, FolderView, MediaView, NewMedia};
 
@@ -640,72 +640,56 @@ pub async fn delete_folder(ctx: &Ctx, p: &Principal, id: &str) -> Result<Reply, 
 pub const INGEST_MAX_BYTES_DEFAULT: u64 = 100 * 1024 * 1024;
 pub const MAX_REDIRECTS: usize = 5;
 
+/// How long an ingest may take, from the first request to the last byte.
+pub const INGEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 struct Fetched {
     url: SafeUrl,
     bytes: Vec<u8>,
     content_type: Option<String>,
 }
 
-/// Fetches by hand, checking every hop with the URL guard, and reads the body as a stream,
-/// giving up as soon as it passes `cap`.
-async fn fetch_capped(first: SafeUrl, cap: u64) -> Result<Fetched, ApiError> {
-    let mut current = first;
-    for _ in 0..=MAX_REDIRECTS {
-        let mut init = RequestInit::new();
-        init.with_method(Method::Get)
-            .with_redirect(RequestRedirect::Manual);
-        let request =
-            Request::new_with_init(current.as_str(), &init).ctx("build ingest request")?;
-        let mut response = Fetch::Request(request).send().await.map_err(|e| {
-            worker::console_error!("{{\"level\":\"warn\",\"cause\":\"ingest fetch: {e}\"}}");
-            ApiError::UpstreamFailed("the host could not be reached".into())
-        })?;
-        let status = response.status_code();
-        if matches!(status, 301 | 302 | 303 | 307 | 308) {
-            let location = response
-                .headers()
-                .get("Location")
-                .ok()
-                .flatten()
-                .ok_or_else(|| ApiError::UpstreamFailed("a redirect without Location".into()))?;
-            current = url_guard::check_redirect(&current, &location)
-                .map_err(|e| ApiError::UrlNotAllowed(e.problem().to_owned()))?;
-            continue;
-        }
-        if !(200..300).contains(&status) {
-            return Err(ApiError::UpstreamFailed(format!("HTTP {status}")));
-        }
-        let too_big = || ApiError::field("url", format!("the file is larger than {cap} bytes"));
-        let declared = response
-            .headers()
-            .get("Content-Length")
-            .ok()
-            .flatten()
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > cap) {
-            return Err(too_big());
-        }
-        let content_type = response.headers().get("Content-Type").ok().flatten();
-        let mut stream = response.stream().ctx("ingest body")?;
-        let mut bytes = Vec::new();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk
-                .map_err(|_| ApiError::UpstreamFailed("the download was interrupted".into()))?;
-            if (bytes.len() + chunk.len()) as u64 > cap {
-                // Dropping the stream cancels the rest of the download.
-                return Err(too_big());
+/// Fetches through the outbound guard (every redirect hop checked again) and reads the body
+/// as a stream, giving up as soon as it passes `cap`.
+async fn fetch_capped(ctx: &Ctx, first: SafeUrl, cap: u64) -> Result<Fetched, ApiError> {
+    let mut answer = Outbound::from_env(&ctx.env)
+        .send(
+            OutRequest::get(first),
+            Redirects::Follow(MAX_REDIRECTS),
+            INGEST_TIMEOUT,
+        )
+        .await
+        .map_err(|e| match e {
+            OutboundError::Refused(r) => ApiError::UrlNotAllowed(r.problem().to_owned()),
+            OutboundError::TooManyRedirects => {
+                ApiError::UrlNotAllowed(format!("more than {MAX_REDIRECTS} redirects"))
             }
-            bytes.extend_from_slice(&chunk);
-        }
-        return Ok(Fetched {
-            url: current,
-            bytes,
-            content_type,
-        });
+            OutboundError::Network(ref cause) => {
+                worker::console_error!(
+                    "{{\"level\":\"warn\",\"cause\":{}}}",
+                    serde_json::Value::from(format!("ingest fetch: {cause}"))
+                );
+                ApiError::UpstreamFailed(e.problem())
+            }
+            other => ApiError::UpstreamFailed(other.problem()),
+        })?;
+    let status = answer.status();
+    if !(200..300).contains(&status) {
+        return Err(ApiError::UpstreamFailed(format!("HTTP {status}")));
     }
-    Err(ApiError::UrlNotAllowed(format!(
-        "more than {MAX_REDIRECTS} redirects"
-    )))
+    let content_type = answer.header("Content-Type");
+    let bytes = answer.bytes_capped(cap).await.map_err(|e| match e {
+        ReadError::TooLarge { cap } => {
+            ApiError::field("url", format!("the file is larger than {cap} bytes"))
+        }
+        ReadError::Interrupted => ApiError::UpstreamFailed("the download was interrupted".into()),
+        ReadError::Timeout => ApiError::UpstreamFailed("the host did not answer in time".into()),
+    })?;
+    Ok(Fetched {
+        url: answer.url,
+        bytes,
+        content_type,
+    })
 }
 
 /// The last path segment of a URL, if any (`https://h/a/b.png?x` → `b.png`).
@@ -758,11 +742,12 @@ pub async fn ingest_from_url(
     let declared = f.optional("contentType", MediaType::parse);
     let ok = f.finish()?;
     // Refused URLs cost no fetch and no storage.
-    let first = url_guard::check(&url.take(&ok))
+    let first = Outbound::from_env(&ctx.env)
+        .guard(&url.take(&ok))
         .map_err(|e| ApiError::UrlNotAllowed(e.problem().to_owned()))?;
     same_workspace_folder(folder.as_ref(), &ws)?;
     once(ctx, p, &ws, &ok, || async {
-        let fetched = fetch_capped(first, ingest_cap(ctx)).await?;
+        let fetched = fetch_capped(ctx, first, ingest_cap(ctx)).await?;
         let sniffed = sniff(&fetched.bytes).ok_or_else(|| {
             ApiError::field("url", "the file is not an allowed image, video or PDF")
         })?;

@@ -61,6 +61,18 @@ impl SafeUrl {
     }
 }
 
+/// What a deployment admits beyond public http(s) hosts on the default ports, and what it
+/// demands on top of them. The default admits nothing more and demands nothing more.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Allowance {
+    /// `127.0.0.1` and `localhost`, on any port (`OUTBOUND_ALLOW_LOOPBACK=1`, local work and
+    /// tests only; never in production). Nothing else the guard refuses: not `::1`, not
+    /// `127.0.0.2`, not a private address.
+    pub loopback: bool,
+    /// `https` only (webhook endpoints in production).
+    pub https_only: bool,
+}
+
 /// Why a URL may not be fetched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UrlRefusal {
@@ -69,6 +81,8 @@ pub enum UrlRefusal {
     Malformed,
     /// A scheme other than http or https.
     Scheme,
+    /// `http` where the deployment demands `https`.
+    HttpsRequired,
     /// A user name or password before the host.
     Userinfo,
     /// A port other than 80 or 443.
@@ -119,6 +133,7 @@ impl UrlRefusal {
         match self {
             UrlRefusal::Malformed => "must be an absolute http or https URL",
             UrlRefusal::Scheme => "must use http or https",
+            UrlRefusal::HttpsRequired => "must use https",
             UrlRefusal::Userinfo => "must not contain a user name or password",
             UrlRefusal::Port => "must use the default port (80 or 443)",
             UrlRefusal::Host(h) => h.problem(),
@@ -163,23 +178,53 @@ impl From<UrlRefusal> for DomainError {
 
 /// Parses `raw` as a WHATWG URL and decides whether it may be fetched.
 pub fn check(raw: &str) -> Result<SafeUrl, UrlRefusal> {
+    check_with(raw, Allowance::default())
+}
+
+/// [`check`], with what the deployment admits or demands besides.
+pub fn check_with(raw: &str, allow: Allowance) -> Result<SafeUrl, UrlRefusal> {
     let url = Url::parse(raw).map_err(|_| UrlRefusal::Malformed)?;
-    check_parsed(url)
+    check_parsed(url, allow)
 }
 
 /// Resolves a redirect's `Location` (absolute or relative) against the URL that answered it, and
 /// checks the result as [`check`] does.
 pub fn check_redirect(base: &SafeUrl, location: &str) -> Result<SafeUrl, UrlRefusal> {
-    let url = base.0.join(location).map_err(|_| UrlRefusal::Malformed)?;
-    check_parsed(url)
+    check_redirect_with(base, location, Allowance::default())
 }
 
-fn check_parsed(mut url: Url) -> Result<SafeUrl, UrlRefusal> {
+/// [`check_redirect`] with an [`Allowance`].
+pub fn check_redirect_with(
+    base: &SafeUrl,
+    location: &str,
+    allow: Allowance,
+) -> Result<SafeUrl, UrlRefusal> {
+    let url = base.0.join(location).map_err(|_| UrlRefusal::Malformed)?;
+    check_parsed(url, allow)
+}
+
+/// The two loopback hosts an [`Allowance`] may admit, spelled exactly so.
+fn is_admissible_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(Host::Ipv4(a)) => a == Ipv4Addr::LOCALHOST,
+        _ => false,
+    }
+}
+
+fn check_parsed(mut url: Url, allow: Allowance) -> Result<SafeUrl, UrlRefusal> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(UrlRefusal::Scheme);
     }
+    if allow.https_only && url.scheme() != "https" {
+        return Err(UrlRefusal::HttpsRequired);
+    }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(UrlRefusal::Userinfo);
+    }
+    if allow.loopback && is_admissible_loopback(&url) {
+        url.set_fragment(None);
+        return Ok(SafeUrl(url));
     }
     match url.host() {
         None => return Err(UrlRefusal::Host(HostRefusal::Empty)),
@@ -666,6 +711,70 @@ mod tests {
         assert_eq!(check_name("10.1"), Err(Private));
         assert_eq!(check_name("99999999999"), Err(AmbiguousNumber));
         assert_eq!(check_name("8.8.8.8"), Ok(()));
+    }
+
+    #[test]
+    fn the_loopback_allowance_admits_two_hosts_on_any_port_and_nothing_else() {
+        let local = Allowance {
+            loopback: true,
+            https_only: false,
+        };
+        for ok in [
+            "http://127.0.0.1:2583/xrpc/x",
+            "http://localhost:8080/",
+            "https://LOCALHOST/",
+            "http://127.0.0.1/",
+        ] {
+            assert!(check_with(ok, local).is_ok(), "{ok}");
+            assert!(check(ok).is_err(), "without the allowance: {ok}");
+        }
+        for (refused, why) in [
+            (
+                "http://[::1]:8080/",
+                UrlRefusal::Host(HostRefusal::Loopback),
+            ),
+            ("http://127.0.0.2/", UrlRefusal::Host(HostRefusal::Loopback)),
+            ("http://10.0.0.1/", UrlRefusal::Host(HostRefusal::Private)),
+            (
+                "http://169.254.169.254/",
+                UrlRefusal::Host(HostRefusal::LinkLocal),
+            ),
+            (
+                "http://a.localhost:8080/",
+                UrlRefusal::Host(HostRefusal::InternalName),
+            ),
+            ("http://user@127.0.0.1:1/", UrlRefusal::Userinfo),
+            ("ftp://127.0.0.1/", UrlRefusal::Scheme),
+            ("http://example.com:8080/", UrlRefusal::Port),
+        ] {
+            assert_eq!(check_with(refused, local).unwrap_err(), why, "{refused}");
+        }
+        // Another spelling of 127.0.0.1 is 127.0.0.1 once the parser has normalised it.
+        assert_eq!(
+            check_with("http://2130706433:9/", local).unwrap().as_str(),
+            "http://127.0.0.1:9/"
+        );
+    }
+
+    #[test]
+    fn https_only_refuses_plain_http_even_on_loopback() {
+        let strict = Allowance {
+            loopback: false,
+            https_only: true,
+        };
+        assert!(check_with("https://example.com/hook", strict).is_ok());
+        assert_eq!(
+            check_with("http://example.com/hook", strict).unwrap_err(),
+            UrlRefusal::HttpsRequired
+        );
+        let both = Allowance {
+            loopback: true,
+            https_only: true,
+        };
+        assert_eq!(
+            check_with("http://127.0.0.1:9/hook", both).unwrap_err(),
+            UrlRefusal::HttpsRequired
+        );
     }
 
     #[test]
