@@ -15,8 +15,9 @@ export WASM_BINDGEN_BIN := $(HOME)/.cargo/bin/wasm-bindgen
 export ESBUILD_BIN := $(CURDIR)/node_modules/.bin/esbuild
 export WASM_OPT_BIN := $(CURDIR)/node_modules/.bin/wasm-opt
 
-# Rate limits from the environment, when set: `RATE_LIMIT_PER_MINUTE=5 make dev`.
-DEV_VARS := $(foreach v,RATE_LIMIT_PER_MINUTE RATE_LIMIT_PER_15_MINUTES,$(if $(value $(v)),--var $(v):$(value $(v))))
+# Rate limits from the environment, when set: `RATE_LIMIT_PER_MINUTE=5 make dev`; and
+# OUTBOUND_ALLOW_LOOPBACK=1 to publish to platforms on this machine (`make pds`).
+DEV_VARS := $(foreach v,RATE_LIMIT_PER_MINUTE RATE_LIMIT_PER_15_MINUTES OUTBOUND_ALLOW_LOOPBACK,$(if $(value $(v)),--var $(v):$(value $(v))))
 
 .PHONY: dev test build setup tools lint unit blackbox fuzz fuzz-bounded seed clean
 

@@ -10,18 +10,20 @@ pub mod domain;
 pub mod http;
 pub mod net;
 pub mod openapi;
+pub mod publish;
 pub mod ratelimit;
 pub mod scope;
 pub mod seal;
 pub mod store;
 
-use worker::{event, Context, Env, Response};
+use worker::{event, Context, Env, MessageBatch, Response, ScheduleContext, ScheduledEvent};
 
 use crate::ctx::Ctx;
 use crate::http::incoming::Incoming;
 use crate::http::respond::{self, finish};
 use crate::http::router;
 
+pub use crate::publish::scheduler::PublishScheduler;
 pub use crate::ratelimit::RateLimiter;
 
 #[event(fetch)]
@@ -44,4 +46,16 @@ async fn fetch(raw: web_sys::Request, env: Env, wait: Context) -> worker::Result
         Err(e) => Err(e),
     };
     Ok(finish(&ctx, result))
+}
+
+/// The publish queue and its dead-letter queue (`publish::consumer`).
+#[event(queue)]
+async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _: Context) -> worker::Result<()> {
+    publish::consumer::run(batch, env).await
+}
+
+/// The cron trigger: the publisher's safety net (`publish::sweep`).
+#[event(scheduled)]
+async fn scheduled(_: ScheduledEvent, env: Env, _: ScheduleContext) {
+    publish::sweep::run(&env).await;
 }
