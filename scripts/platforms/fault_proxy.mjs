@@ -218,7 +218,6 @@ export async function startFaultProxy(target, { seed = 1, port = 0 } = {}) {
     const chunks = [];
     for await (const c of req) chunks.push(c);
     entry.body = Buffer.concat(chunks);
-    changed();
     const bare = path.split("?")[0];
 
     // Mastodon media still "processing" (set up by a mediaProcessing action).
@@ -228,6 +227,7 @@ export async function startFaultProxy(target, { seed = 1, port = 0 } = {}) {
       const left = pendingMedia.get(id);
       entry.action = "mediaPending";
       entry.forwarded = true;
+      changed();
       const up = await forward(req, path, entry.body);
       entry.upstreamStatus = up.status;
       if (left > 0 && up.status === 200) {
@@ -244,6 +244,7 @@ export async function startFaultProxy(target, { seed = 1, port = 0 } = {}) {
       const waiting = mediaIdsOf(req.headers, entry.body).filter((id) => pendingMedia.has(id));
       if (waiting.length) {
         entry.action = "mediaNotReady";
+        changed();
         json(res, entry, 422, { error: NOT_READY });
         return;
       }
@@ -253,6 +254,7 @@ export async function startFaultProxy(target, { seed = 1, port = 0 } = {}) {
     const action = rule?.action ?? faults.pass();
     entry.rule = rule?.id ?? null;
     entry.action = action.type;
+    changed(); // arrived whole, action decided
 
     switch (action.type) {
       case "status":
@@ -406,7 +408,7 @@ export async function startFaultProxy(target, { seed = 1, port = 0 } = {}) {
     },
     /**
      * Resolves with the log once `predicate(log)` is true (checked now, when a request has
-     * arrived whole and when one is finished); rejects after `timeoutMs` with the log's summary.
+     * arrived whole and its action is decided, and when one is finished); rejects after `timeoutMs` with the log's summary.
      */
     waitFor(predicate, { timeoutMs = 10_000 } = {}) {
       return new Promise((resolve, reject) => {
