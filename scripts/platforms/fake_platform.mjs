@@ -3,7 +3,9 @@
 // publisher makes, with the status codes and bodies of the real servers the tests use
 // (@atproto/pds 0.4.217 and mastodon-mock 0.6.1; tests/platforms.test.mjs sends the same
 // requests to the fake and to them and compares). It records the receipt time of every post
-// and counts repeats per record key / Idempotency-Key.
+// and counts repeats per record key / Idempotency-Key. About 0.4 ms of CPU per post (measured:
+// 2,000 createRecord calls from 200 accounts, 847 ms of the server's CPU), so the product under
+// test is what a benchmark measures.
 //
 //   const fake = await startFakePlatform();
 //   const bsky = fake.addBlueskyAccount({ handle: "shop.test", password: "app-pass" }); // {did, handle, password}
@@ -36,7 +38,7 @@
 //     account's repo → 401 AuthenticationRequired. CIDs are CIDv1/sha-256 of the bytes (blobs:
 //     exact; records: of their JSON, not DAG-CBOR, so they differ from the PDS's).
 //   GET com.atproto.repo.getRecord ?repo&collection&rkey → 200 {uri, cid, value} or 400
-//     RecordNotFound; GET com.atproto.repo.listRecords ?repo&collection&limit&cursor&reverse;
+//     RecordNotFound (also for an unknown repo, where the PDS answers 502 UpstreamFailure); GET com.atproto.repo.listRecords ?repo&collection&limit&cursor&reverse;
 //     GET com.atproto.server.getSession.
 // Mastodon, as the mock answers:
 //   Bearer token of an added account (or any, with `autoAccounts`); none → 401 {"error":

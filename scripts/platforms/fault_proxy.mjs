@@ -36,7 +36,8 @@
 //                            forwarding: the platform never sees it
 //   delay(ms)                forward at once, then hold the platform's answer until `ms` after
 //                            the request arrived (the client's timeout fires first if shorter;
-//                            the platform has done the work either way)
+//                            the platform has done the work either way); delay(Infinity)
+//                            holds it until the client hangs up
 //   lostAnswer()             forward, let the platform finish (the post exists), then reset
 //                            the client's connection without answering: "done, answer lost"
 //   mediaProcessing({polls}) for POST /api/v2/media: forward; turn the platform's 200 into
@@ -47,6 +48,10 @@
 //                            422 {"error": "Cannot attach files that have not finished
 //                            processing. Try again in a moment!"} without forwarding, as
 //                            Mastodon does.
+//
+// Seen from the worker (workerd's fetch, checked): reset() and lostAnswer() reject with
+// `Error: Network connection lost.`; delay() past the caller's AbortSignal.timeout rejects
+// with `TimeoutError`; workerd reaches 127.0.0.1 from Miniflare without further options.
 //
 // Every request is recorded, in arrival order, in `proxy.log`:
 //   { seq, method, path (with query), headers (as received), body (Buffer), receivedAt (ms,
@@ -305,11 +310,12 @@ export async function startFaultProxy(target, { seed = 1, port = 0 } = {}) {
         const wait = entry.receivedAt + action.ms - Date.now();
         if (wait > 0 && !entry.clientClosed) {
           await new Promise((resolve) => {
-            const t = setTimeout(() => {
+            // delay(Infinity) (or beyond setTimeout's range) holds until the client gives up.
+            const t = wait <= 2 ** 31 - 1 ? setTimeout(() => {
               timers.delete(t);
               resolve();
-            }, wait);
-            timers.add(t);
+            }, wait) : undefined;
+            if (t) timers.add(t);
             res.once("close", () => {
               clearTimeout(t);
               timers.delete(t);
