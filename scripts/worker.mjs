@@ -84,6 +84,8 @@ export function miniflareOptions({ bindings = {}, worker = {}, ...shared } = {})
         d1Databases: { DB: "test-db" },
         kvNamespaces: ["AUTH_CACHE"],
         r2Buckets: ["MEDIA"],
+        queueProducers: { PUBLISH_QUEUE: PUBLISH_QUEUE },
+        serviceBindings: { API: "api" },
       },
     ],
   };
@@ -131,6 +133,12 @@ export class Storage {
       get: (key) => call("kv/get", { key }),
       list: (options = {}) => call("kv/list", { options }),
     };
+    this.queue = {
+      /** Sends each body as one message to the publish queue. */
+      send: (messages) => call("queue/send", { messages }),
+    };
+    /** Fires the API worker's cron trigger; resolves when its handler has finished. */
+    this.cron = (cron = "* * * * *") => call("cron", { cron });
     this.bucket = {
       async get(key) {
         const obj = await call("r2/get", { key });

@@ -213,17 +213,21 @@ impl Publisher {
         };
         let claimed = store::claim(&self.db, job, &lease, attempt_id.as_str(), &times).await?;
         let Some(claimed) = claimed else {
-            return Ok(
-                match store::why_not_claimed(&self.db, job, &now, &due_by).await? {
-                    NotClaimed::Nothing => Action::Ack,
-                    NotClaimed::AccountBusy => Action::Resend(1),
-                    NotClaimed::NotBefore(t) => {
-                        let wait =
-                            Timestamp::parse(&t).map_or(1, |t| (t.millis() - started) / 1000 + 1);
-                        Action::Resend(queue_delay_s(wait.max(1) as u64))
-                    }
-                },
+            let why = store::why_not_claimed(&self.db, job, &now, &due_by).await?;
+            let action = match &why {
+                NotClaimed::Nothing => Action::Ack,
+                NotClaimed::AccountBusy => Action::Resend(1),
+                NotClaimed::NotBefore(t) => {
+                    let wait = Timestamp::parse(t).map_or(1, |t| (t.millis() - started) / 1000 + 1);
+                    Action::Resend(queue_delay_s(wait.max(1) as u64))
+                }
+            };
+            log(
+                "info",
+                "publish.not_claimed",
+                serde_json::json!({ "target": job.target, "workspaceId": job.workspace, "why": format!("{why:?}") }),
             );
+            return Ok(action);
         };
         let report = self.attempt(&claimed, started).await;
         let session = match (&report, &claimed.credentials) {
