@@ -29,7 +29,7 @@ const compatibilityDate = "2026-04-01";
 export const PUBLISH_QUEUE = "postbridge-publish";
 export const PUBLISH_DLQ = "postbridge-publish-dlq";
 export const publishQueueConsumers = {
-  [PUBLISH_QUEUE]: { maxBatchSize: 10, maxBatchTimeout: 0, maxRetries: 8, deadLetterQueue: PUBLISH_DLQ },
+  [PUBLISH_QUEUE]: { maxBatchSize: 25, maxBatchTimeout: 0, maxRetries: 8, deadLetterQueue: PUBLISH_DLQ },
   [PUBLISH_DLQ]: { maxBatchSize: 10, maxBatchTimeout: 1 },
 };
 const PROBE_HOST = "storage-probe.internal";

@@ -413,6 +413,13 @@ describe("retries", () => {
       const tries = await attempts(b, post);
       assert.deepEqual(tries.map((a) => [a.outcome, a.httpStatus]), Array(4).fill(["UNKNOWN", 500]));
       assert.equal(proxy.requests({ path: "/xrpc/com.atproto.repo.createRecord" }).length, 4);
+      // The attempts route pages like every list: newest first, `Link: rel="next"`.
+      const page1 = await app.get(`/posts/${post.id}/attempts?limit=3`, { token: b.token });
+      assert.deepEqual(page1.body.map((a) => a.number), [4, 3, 2]);
+      const next = /^<([^>]+)>; rel="next"$/.exec(page1.headers.get("link"))[1];
+      const page2 = await app.get(next, { token: b.token });
+      assert.deepEqual(page2.body.map((a) => a.number), [1]);
+      assert.equal(page2.headers.get("link"), null);
       assert.equal((await records(sky)).length, 0);
       assert.deepEqual((await events(b.ws)).map((e) => e.type), ["post.failed"]);
     } finally {

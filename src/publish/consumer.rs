@@ -66,7 +66,7 @@ pub async fn run(batch: MessageBatch<Value>, env: Env) -> worker::Result<()> {
             log(
                 "error",
                 "publish.setup",
-                serde_json::json!({ "cause": format!("{e:?}") }),
+                serde_json::json!({ "cause": super::cause(&e) }),
             );
             batch.retry_all();
             return Ok(());
@@ -98,7 +98,7 @@ pub async fn run(batch: MessageBatch<Value>, env: Env) -> worker::Result<()> {
                     log(
                         "error",
                         "publish.give_up",
-                        serde_json::json!({ "target": job.target, "cause": format!("{e:?}") }),
+                        serde_json::json!({ "target": job.target, "cause": super::cause(&e) }),
                     );
                     message.retry();
                 }
@@ -186,7 +186,7 @@ impl Publisher {
                 log(
                     "error",
                     "publish.internal",
-                    serde_json::json!({ "target": job.target, "cause": format!("{e:?}") }),
+                    serde_json::json!({ "target": job.target, "cause": super::cause(&e) }),
                 );
                 Action::Retry(5)
             }
@@ -225,7 +225,7 @@ impl Publisher {
             log(
                 "info",
                 "publish.not_claimed",
-                serde_json::json!({ "target": job.target, "workspaceId": job.workspace, "why": format!("{why:?}") }),
+                serde_json::json!({ "target": job.target, "workspaceId": job.workspace, "why": why.as_str() }),
             );
             return Ok(action);
         };

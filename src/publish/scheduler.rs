@@ -54,7 +54,7 @@ impl DurableObject for PublishScheduler {
         if path == "/tick" {
             return match self.tick().await {
                 Ok(n) => Response::ok(n.to_string()),
-                Err(e) => Response::error(format!("{e:?}"), 500),
+                Err(e) => Response::error(super::cause(&e), 500),
             };
         }
         let at = req
@@ -75,7 +75,7 @@ impl DurableObject for PublishScheduler {
         match self.tick().await {
             Ok(_) => Response::ok(""),
             // Thrown, so the runtime retries the alarm.
-            Err(e) => Err(worker::Error::RustError(format!("{e:?}"))),
+            Err(e) => Err(worker::Error::RustError(super::cause(&e))),
         }
     }
 }
@@ -195,7 +195,7 @@ pub fn notify(ctx: &Ctx, at: &str) {
             log(
                 "error",
                 "publish.notify",
-                serde_json::json!({ "requestId": request_id, "cause": format!("{e:?}") }),
+                serde_json::json!({ "requestId": request_id, "cause": super::cause(&e) }),
             );
         }
     });

@@ -119,7 +119,7 @@ async fn run(c: &Client<'_>) -> Result<Published, Stop> {
     let endpoint = url(c.service, "/xrpc/com.atproto.repo.createRecord");
     let created = c
         .authed(
-            |token| {
+            &|token| {
                 Ok(c.a
                     .http
                     .post(&endpoint, "application/json", body.clone())?
@@ -293,7 +293,7 @@ impl Client<'_> {
     /// so resending a creating request is safe.
     async fn authed(
         &self,
-        make: impl Fn(&str) -> Result<OutRequest, Stop>,
+        make: &dyn Fn(&str) -> Result<OutRequest, Stop>,
         creating: bool,
     ) -> Result<(u16, Answer, Value), Stop> {
         if self.session.borrow().is_none() {
@@ -327,7 +327,7 @@ impl Client<'_> {
         );
         let (status, answer, json) = self
             .authed(
-                |token| {
+                &|token| {
                     Ok(self
                         .a
                         .http
@@ -356,7 +356,7 @@ impl Client<'_> {
         let endpoint = url(self.service, "/xrpc/com.atproto.repo.uploadBlob");
         let (status, answer, json) = self
             .authed(
-                |token| {
+                &|token| {
                     Ok(self
                         .a
                         .http
