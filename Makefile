@@ -41,6 +41,7 @@ node_modules/.installed: package.json package-lock.json
 
 build: setup
 	worker-build --release
+	node scripts/strip_wasm_names.mjs build/index_bg.wasm
 
 lint:
 	cargo fmt --check
