@@ -6,6 +6,8 @@
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 export PATH := $(HOME)/.cargo/bin:$(PATH)
+# Wrangler would try to send usage metrics on every command.
+export WRANGLER_SEND_METRICS := false
 
 WORKER_BUILD_VERSION := 0.8.7
 WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/ { getline; gsub(/"/, "", $$3); print $$3 }' Cargo.lock)
@@ -18,14 +20,14 @@ export WASM_OPT_BIN := $(CURDIR)/node_modules/.bin/wasm-opt
 # Rate limits from the environment, when set: `RATE_LIMIT_PER_MINUTE=5 make dev`.
 DEV_VARS := $(foreach v,RATE_LIMIT_PER_MINUTE RATE_LIMIT_PER_15_MINUTES,$(if $(value $(v)),--var $(v):$(value $(v))))
 
-.PHONY: dev test build setup tools lint unit blackbox fuzz fuzz-bounded seed clean
+.PHONY: dev test build setup tools lint unit blackbox fuzz fuzz-bounded seed clean deploy deploy-check
 
 dev: build
 	npx wrangler d1 migrations apply postbridge --local
 	node scripts/seed.mjs
 	npx wrangler dev --ip 127.0.0.1 --port 8787 $(DEV_VARS)
 
-test: build lint unit blackbox fuzz-bounded
+test: build lint unit blackbox fuzz-bounded deploy-check
 
 setup: tools node_modules/.installed
 
@@ -75,7 +77,20 @@ fuzz: build $(SCHEMATHESIS)
 	node scripts/fuzz.mjs --examples $(FUZZ_EXAMPLES) --phases $(FUZZ_PHASES) $(if $(FUZZ_SEED),--seed $(FUZZ_SEED))
 
 clean:
-	rm -rf build .wrangler .schemathesis .hypothesis
+	rm -rf build dist .wrangler .schemathesis .hypothesis
+
+# The deploy path (issue 15, README "Deploy"). `deploy-check` is offline and part of `make test`:
+# [env.production] binds everything, holds no development secret, and a dry-run deploy builds a
+# bundle under the Workers size limits (the gzip size is printed). `deploy` needs a Cloudflare
+# login (`npx wrangler login` or CLOUDFLARE_API_TOKEN): it refuses placeholder ids and
+# development or missing secrets, sets any of CREDENTIALS_KEY, MEDIA_CAPABILITY_SECRET,
+# R2_ACCESS_KEY_ID, R2_SECRET_ACCESS_KEY given in the environment, applies the migrations
+# remotely, deploys, and smoke-tests DEPLOY_URL when set.
+deploy-check: build
+	node scripts/deploy.mjs check
+
+deploy: build
+	node scripts/deploy.mjs deploy
 
 # The benchmark of issue 5 (not part of `make test`): the release worker and the minimal worker
 # of bench/minimal (own target dir, so the product's build is untouched), served on 127.0.0.1
