@@ -134,10 +134,10 @@ async fn post(ctx: &Ctx, incoming: &mut Incoming) -> Result<Reply, ApiError> {
     }
     let (id, method, params) = match protocol::parse(&body) {
         Err(e) => return Ok(rpc(e.status, protocol::error(None, &e))),
-        Ok(Message::NoReply { method }) => {
+        Ok(Message::NoReply { method, params }) => {
             // A notification still has its headers checked: a mismatch is refused, not ignored.
             if let Some(m) = method {
-                if let Err(e) = protocol::era(&m, &json!({}), mcp_headers(incoming).as_ref()) {
+                if let Err(e) = protocol::era(&m, &params, mcp_headers(incoming).as_ref()) {
                     return Ok(rpc(e.status, protocol::error(None, &e)));
                 }
             }

@@ -74,7 +74,10 @@ pub enum Message {
         params: Value,
     },
     /// A notification, or a response to a request of ours (we send none): both are 202.
-    NoReply { method: Option<String> },
+    NoReply {
+        method: Option<String>,
+        params: Value,
+    },
 }
 
 /// Parses a POST body. Total: any input is a message or a JSON-RPC error.
@@ -106,6 +109,7 @@ pub fn parse(body: &str) -> Result<Message, RpcError> {
             match id {
                 None => Ok(Message::NoReply {
                     method: Some(method.clone()),
+                    params,
                 }),
                 Some(_) if !id_ok => Err(invalid("`id` must be a string or a number")),
                 Some(id) => Ok(Message::Request {
@@ -117,7 +121,10 @@ pub fn parse(body: &str) -> Result<Message, RpcError> {
         }
         Some(_) => Err(invalid("`method` must be a string")),
         None if id_ok && (obj.contains_key("result") || obj.contains_key("error")) => {
-            Ok(Message::NoReply { method: None })
+            Ok(Message::NoReply {
+                method: None,
+                params: json!({}),
+            })
         }
         None => Err(invalid("neither a request, a notification nor a response")),
     }
@@ -343,15 +350,22 @@ mod tests {
                 r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
                 Message::NoReply {
                     method: Some("notifications/initialized".into()),
+                    params: json!({}),
                 },
             ),
             (
                 r#"{"jsonrpc":"2.0","id":"a","result":{}}"#,
-                Message::NoReply { method: None },
+                Message::NoReply {
+                    method: None,
+                    params: json!({}),
+                },
             ),
             (
                 r#"{"jsonrpc":"2.0","id":7,"error":{"code":1,"message":"m"}}"#,
-                Message::NoReply { method: None },
+                Message::NoReply {
+                    method: None,
+                    params: json!({}),
+                },
             ),
         ];
         for (body, want) in ok {
