@@ -287,6 +287,19 @@ describe("the TypeScript SDK client", () => {
     await c.client.close();
   });
 
+  test("a key acts with its owner's role: a MEMBER's key is refused ROLE_FORBIDDEN at the edge, as on REST", async () => {
+    const member = await app.joinAs(w.session, w.ws1.id, "MEMBER");
+    const c = await sdk(member.key);
+    await c.client.listTools();
+    const before = await app.count("posts");
+    const r = await call(c, "posts.create", { content: "Not mine to post", platforms: [{ accountId: w.account }] });
+    refused(r, 403, "ROLE_FORBIDDEN");
+    assertNoD1(r.http);
+    assert.equal(await app.count("posts"), before);
+    ok(await call(c, "posts.list", { workspaceId: w.ws1.id }), "posts.list");
+    await c.client.close();
+  });
+
   test("without a valid key the SDK client cannot connect (401)", async () => {
     await assert.rejects(sdk(undefined), /401/);
     await assert.rejects(sdk("pb_live_notARealKeyAtAllNotARealKey00"), /401/);
@@ -442,6 +455,12 @@ describe("the HTTP transport", () => {
     }
     const res = await app.request("POST", `${base}/mcp`, { token: w.scopedKey, body: "{}", headers: { "Content-Type": "text/plain" } });
     assertError(res, 415, "UNSUPPORTED_MEDIA_TYPE");
+    const big = await rpc(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "posts.create", arguments: { content: "x".repeat(1100 * 1024) } } }));
+    assertError(big, 413, "PAYLOAD_TOO_LARGE");
+    const html = await rpc({ jsonrpc: "2.0", id: 1, method: "tools/list" }, { headers: { Accept: "text/html" } });
+    assert.equal(html.status, 406, html.text);
+    const ping = await rpc({ jsonrpc: "2.0", id: "p", method: "ping" });
+    assert.deepEqual(ping.body, { jsonrpc: "2.0", id: "p", result: {} });
   });
 
   test("the rate limit is REST's: /mcp answers carry the same policy headers", async () => {
@@ -449,6 +468,27 @@ describe("the HTTP transport", () => {
     const restRes = await app.get("/me", { token: w.scopedKey });
     assert.equal(res.headers.get("ratelimit-policy"), restRes.headers.get("ratelimit-policy"));
     assert.match(res.headers.get("ratelimit"), /^"(burst|sustained)";r=\d+;t=\d+$/);
+  });
+});
+
+describe("the rate limit", () => {
+  test("REST and MCP spend one bucket per key: the request past the limit is 429 on either", async () => {
+    const limited = await startWorker({ serve: true, bindings: { RATE_LIMIT_PER_MINUTE: "3" } });
+    try {
+      const p = await limited.personas();
+      const key = p.scopedKey;
+      const mcp = (id) =>
+        limited.request("POST", `${limited.origin}/mcp`, { token: key, body: { jsonrpc: "2.0", id, method: "tools/list" }, headers: { Accept: "application/json, text/event-stream" } });
+      assert.equal((await limited.get("/me", { token: key })).status, 200);
+      assert.equal((await mcp(1)).status, 200);
+      assert.equal((await limited.get("/me", { token: key })).status, 200);
+      const over = await mcp(2);
+      assertError(over, 429, "RATE_LIMITED");
+      assert.ok(Number(over.headers.get("retry-after")) > 0);
+      assertError(await limited.get("/me", { token: key }), 429, "RATE_LIMITED");
+    } finally {
+      await limited.dispose();
+    }
   });
 });
 
