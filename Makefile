@@ -50,8 +50,18 @@ lint:
 unit:
 	cargo test
 
+# The MCP server's second client (issue 12): PyPI's MCP SDK, pinned, in the same .venv;
+# tests/mcp.test.mjs runs tests/mcp_client.py with it.
+MCP_PY_VERSION := 2.3.0
+MCP_PY := .venv/.mcp-$(MCP_PY_VERSION)
+
+$(MCP_PY):
+	python3 -m venv .venv
+	.venv/bin/pip install --quiet --disable-pip-version-check mcp==$(MCP_PY_VERSION)
+	touch $@
+
 # Every black-box file starts its own Miniflare against the one artefact in build/.
-blackbox:
+blackbox: $(MCP_PY)
 	node --test --test-concurrency=2 tests/*.test.mjs
 
 # Fuzzing (issue 6): Schemathesis, from PyPI at a pinned version, in .venv; scripts/fuzz.mjs

@@ -79,7 +79,8 @@ pub struct Ctx {
     pub request_id: RequestId,
     pub started_ms: f64,
     pub env: Env,
-    pub wait: worker::Context,
+    /// Shared with the `Ctx` of each MCP tool call.
+    pub wait: Rc<worker::Context>,
     pub timing: SharedTiming,
     pub db: Db,
     /// `scheme://host` of the request, for `Link` headers.
@@ -95,6 +96,8 @@ pub struct Ctx {
     pub client_ip: String,
     /// The last rate-limit decision, for the `RateLimit-Policy` and `RateLimit` headers.
     pub rate: RefCell<Option<(Limits, Decision)>>,
+    /// Headers added to the response, success or error (an MCP 401's `WWW-Authenticate`).
+    pub response_headers: RefCell<Vec<(&'static str, String)>>,
 }
 
 impl Ctx {
@@ -119,10 +122,41 @@ impl Ctx {
             log: RefCell::default(),
             client_ip: client_ip(headers.get("CF-Connecting-IP").ok().flatten().as_deref()),
             rate: RefCell::default(),
+            response_headers: RefCell::default(),
             env,
-            wait,
+            wait: Rc::new(wait),
             timing,
             db,
+        })
+    }
+
+    /// The context of the REST route an MCP tool call runs: this request's id, clock, storage
+    /// counters and credential, with the route's own method, path and query, and no header
+    /// naming a workspace or an idempotency key (a tool's arguments are all it says).
+    pub fn for_route(
+        &self,
+        method: &str,
+        path: String,
+        query: Vec<(String, String)>,
+    ) -> Result<Ctx, ApiError> {
+        Ok(Ctx {
+            request_id: self.request_id.clone(),
+            started_ms: self.started_ms,
+            env: self.env.clone(),
+            wait: self.wait.clone(),
+            timing: self.timing.clone(),
+            db: Db::new(self.env.d1(DB).ctx("binding DB")?, self.timing.clone()),
+            origin: self.origin.clone(),
+            path,
+            query,
+            workspace_header: None,
+            authorization: self.authorization.clone(),
+            idempotency_key: None,
+            method: method.to_owned(),
+            log: RefCell::default(),
+            client_ip: self.client_ip.clone(),
+            rate: RefCell::default(),
+            response_headers: RefCell::default(),
         })
     }
 

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod ctx;
 pub mod domain;
 pub mod http;
+pub mod mcp;
 pub mod net;
 pub mod openapi;
 pub mod ratelimit;
@@ -36,12 +37,15 @@ async fn fetch(raw: web_sys::Request, env: Env, wait: Context) -> worker::Result
     if ctx.path == "/api/v1/__test/panic" && ctx.var("ENABLE_PANIC_ROUTE").as_deref() == Some("1") {
         panic!("forced panic for the test suite");
     }
-    let result = match router::resolve(&ctx.method, &ctx.path) {
-        Ok(matched) => {
-            ctx.log.borrow_mut().route = matched.template;
-            api::dispatch(&ctx, &mut incoming, matched).await
-        }
-        Err(e) => Err(e),
+    let result = match mcp::endpoint(&ctx.path) {
+        Some(endpoint) => mcp::serve(&ctx, &mut incoming, endpoint).await,
+        None => match router::resolve(&ctx.method, &ctx.path) {
+            Ok(matched) => {
+                ctx.log.borrow_mut().route = matched.template;
+                api::dispatch(&ctx, &mut incoming, matched).await
+            }
+            Err(e) => Err(e),
+        },
     };
     Ok(finish(&ctx, result))
 }

@@ -62,9 +62,11 @@ after(async () => {
 
 export { migrationStatements } from "../scripts/worker.mjs";
 
+/** `extra.serve`: also listen on a loopback port (`app.origin`), for clients that speak HTTP. */
 export async function startWorker(extra = {}) {
+  const listen = extra.serve ? { host: "127.0.0.1", port: 0 } : {};
   const mf = new Miniflare({
-    ...miniflareOptions({ bindings: extra.bindings ?? {}, worker: extra.worker ?? {} }),
+    ...miniflareOptions({ bindings: extra.bindings ?? {}, worker: extra.worker ?? {}, ...listen }),
     handleRuntimeStdio(stdout, stderr) {
       for (const stream of [stdout, stderr]) {
         stream.setEncoding("utf8");
@@ -76,6 +78,7 @@ export async function startWorker(extra = {}) {
     },
   });
   const app = new App(mf, await migrate(mf));
+  if (extra.serve) app.origin = new URL(await mf.ready).origin;
   // A test-only route outside the contract: its only answer is the generic 500.
   if (extra.bindings?.ENABLE_PANIC_ROUTE) app.extraRoutes = { "GET /__test/panic": { 500: "#/components/responses/Internal" } };
   liveApps.add(app);

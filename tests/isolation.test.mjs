@@ -3,7 +3,7 @@
 // whether or not the workspace exists, and changes nothing.
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, assertError, assertNoD1, withoutRequestId, ghostWorkspaceId } from "./helpers.mjs";
+import { startWorker, assertError, assertNoD1, withoutRequestId, ghostWorkspaceId, ghostId } from "./helpers.mjs";
 
 const SESSION_ONLY = true;
 
@@ -170,5 +170,78 @@ describe("isolation: a workspace named twice must agree", () => {
       assertNoD1(res);
     }
     assert.deepEqual(await snapshot(), before);
+  });
+});
+
+describe("isolation: MCP tools refuse foreign and ghost workspaces alike (POST /mcp)", () => {
+  // Every tool that names a workspace, by id or by `workspaceId`; `ids(ws)` are well-formed ids
+  // inside workspace `ws`, none of which exists, so the real and the ghost workspace differ only
+  // in whether the workspace exists.
+  const future = new Date(Date.now() + 3600e3).toISOString();
+  const TOOLS = [
+    ["workspaces.get", (t) => ({ workspaceId: t.ws })],
+    ["workspaces.list", (t) => ({ workspaceId: t.ws })],
+    ["socialAccounts.list", (t) => ({ workspaceId: t.ws })],
+    ["socialAccounts.get", (t) => ({ accountId: t.soc })],
+    ["socialAccounts.disconnect", (t) => ({ accountId: t.soc })],
+    ["posts.list", (t) => ({ workspaceId: t.ws })],
+    ["posts.get", (t) => ({ postId: t.post })],
+    ["posts.create", (t) => ({ content: "x", platforms: [{ accountId: t.soc }] })],
+    ["posts.update", (t) => ({ postId: t.post, content: "x" })],
+    ["posts.schedule", (t) => ({ postId: t.post, scheduledFor: future })],
+    ["posts.cancel", (t) => ({ postId: t.post })],
+    ["posts.retry", (t) => ({ postId: t.post })],
+    ["posts.delete", (t) => ({ postId: t.post })],
+    ["comments.list", (t) => ({ workspaceId: t.ws })],
+    ["comments.create", (t) => ({ postId: t.post, body: "x" })],
+    ["media.list", (t) => ({ workspaceId: t.ws })],
+    ["media.get", (t) => ({ mediaId: t.med })],
+    ["media.presign", (t) => ({ workspaceId: t.ws, filename: "x.png", contentType: "image/png" })],
+    ["media.ingestFromUrl", (t) => ({ workspaceId: t.ws, url: "https://cdn.example.com/x.png" })],
+    ["media.move", (t) => ({ mediaId: t.med })],
+  ];
+  const ids = (ws) => ({ ws, soc: ghostId("soc_", ws), post: ghostId("post_", ws), med: ghostId("med_", ws) });
+  const call = (token, name, args) =>
+    app.request("POST", "http://api.test/mcp", {
+      token,
+      body: { jsonrpc: "2.0", id: 1, method: "tools/call", params: { name, arguments: args } },
+      headers: { Accept: "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25" },
+    });
+
+  for (const caller of CALLERS) {
+    test(`${caller.name}: every tool is refused WORKSPACE_FORBIDDEN with no d1, the same result for a ghost, and nothing changes`, async () => {
+      const { p, targets } = await world();
+      const token = p[caller.credential];
+      assert.equal((await app.get("/me", { token })).status, 200);
+      const before = await snapshot();
+      for (const [name, args] of TOOLS) {
+        const results = [];
+        for (const ws of [targets[caller.target].ws.id, ghostWorkspaceId()]) {
+          const res = await call(token, name, args(ids(ws)));
+          assert.equal(res.status, 200, res.text);
+          assertNoD1(res);
+          const r = res.body.result;
+          assert.equal(r.isError, true, `${name}: ${res.text}`);
+          assert.equal(r.structuredContent.code, "WORKSPACE_FORBIDDEN", `${name}: ${res.text}`);
+          assert.equal(r.structuredContent.requestId, res.headers.get("x-request-id"));
+          results.push(withoutRequestId(JSON.stringify(r)));
+        }
+        assert.equal(results[0], results[1], `${name}: a foreign and a ghost workspace look the same`);
+      }
+      assert.deepEqual(await snapshot(), before);
+    });
+  }
+
+  test("the RFC 9728 metadata document is the same for everyone and names no workspace", async () => {
+    const p = await app.personas();
+    const texts = [];
+    for (const token of [undefined, p.session, p.fullKey, p.scopedKey, p.strangerKey]) {
+      const res = await app.request("GET", "http://api.test/.well-known/oauth-protected-resource", { token });
+      assert.equal(res.status, 200, res.text);
+      assertNoD1(res);
+      texts.push(res.text);
+    }
+    assert.equal(new Set(texts).size, 1);
+    for (const ws of [p.ws1, p.ws2, p.foreign]) assert.ok(!texts[0].includes(ws.id));
   });
 });

@@ -14,6 +14,7 @@ pub mod social_accounts;
 pub mod workspaces;
 
 use crate::auth::authenticate;
+use crate::auth::principal::Principal;
 use crate::ctx::Ctx;
 use crate::domain::ids::WorkspaceId;
 use crate::http::error::ApiError;
@@ -50,7 +51,18 @@ pub async fn dispatch(ctx: &Ctx, incoming: &mut Incoming, m: Matched) -> Result<
         _ => {}
     }
     let principal = authenticate(ctx).await?;
-    let who = &principal;
+    dispatch_as(ctx, incoming, m, &principal).await
+}
+
+/// The routes behind a credential, for a principal already authenticated: REST's, and each
+/// MCP tool call's (authenticated once per `POST /mcp`).
+pub async fn dispatch_as(
+    ctx: &Ctx,
+    incoming: &mut Incoming,
+    m: Matched,
+    who: &Principal,
+) -> Result<Reply, ApiError> {
+    let p = &m.params;
     match m.route {
         // Answered above, before authentication.
         Route::Health

@@ -96,7 +96,8 @@ pub fn next_link(origin: &str, path: &str, query: &[(String, String)], next: &Cu
     format!("<{origin}{path}?{}>; rel=\"next\"", parts.join("&"))
 }
 
-fn encode(s: &str) -> String {
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+pub fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {

@@ -53,6 +53,21 @@ impl Reply {
         }
     }
 
+    /// 202 with no body (an MCP notification).
+    pub fn accepted() -> Reply {
+        Reply {
+            status: 202,
+            ..Reply::no_content()
+        }
+    }
+
+    /// The same answer under another status (a JSON-RPC error travels under 4xx).
+    #[must_use]
+    pub fn with_status(mut self, status: u16) -> Reply {
+        self.status = status;
+        self
+    }
+
     pub fn no_content() -> Reply {
         Reply {
             status: 204,
@@ -92,9 +107,13 @@ impl Reply {
     }
 
     pub fn location(&self) -> Option<&str> {
+        self.header_value("Location")
+    }
+
+    pub fn header_value(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
-            .find(|(k, _)| *k == "Location")
+            .find(|(k, _)| *k == name)
             .map(|(_, v)| v.as_str())
     }
 
@@ -110,6 +129,10 @@ pub struct LogFields {
     pub route: &'static str,
     pub principal: Option<&'static str>,
     pub workspaces: usize,
+    /// The MCP tool a `POST /mcp` called, and its error code and cause if it was refused
+    /// (the HTTP status of the POST is 200 either way).
+    pub tool: Option<&'static str>,
+    pub tool_error: Option<(&'static str, Option<String>)>,
 }
 
 /// The error envelope (API.md §5). Serialized from a struct, in field order, with the
@@ -129,7 +152,7 @@ struct Envelope<'a> {
     retry_after_ms: Option<u64>,
 }
 
-fn envelope(ctx: &Ctx, e: &ApiError) -> String {
+pub fn envelope(ctx: &Ctx, e: &ApiError) -> String {
     let body = Envelope {
         status_code: e.status(),
         code: e.code(),
@@ -192,6 +215,9 @@ pub fn finish(ctx: &Ctx, result: Result<Reply, ApiError>) -> Response {
     for (k, v) in &reply.headers {
         set(k, v);
     }
+    for (k, v) in ctx.response_headers.borrow().iter() {
+        set(k, v);
+    }
     log(ctx, reply.status, total, error.as_ref());
     let response = match (reply.body, reply.stream) {
         (_, Some(stream)) => Response::from_body(stream),
@@ -246,6 +272,8 @@ struct LogLine<'a> {
     kv_reads: u32,
     rate_limiter_calls: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
+    tool: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     code: Option<&'static str>,
     /// The cause names the failing step and the storage error; it never holds a credential,
     /// because credentials reach storage only as hashes.
@@ -268,10 +296,13 @@ fn log(ctx: &Ctx, status: u16, total: f64, error: Option<&ApiError>) {
         d1_queries: t.d1_statements,
         kv_reads: t.kv_reads,
         rate_limiter_calls: t.rl_calls,
-        code: error.map(ApiError::code),
+        tool: fields.tool,
+        code: error
+            .map(ApiError::code)
+            .or(fields.tool_error.as_ref().map(|(code, _)| *code)),
         cause: match error {
             Some(ApiError::Internal(cause)) => Some(cause),
-            _ => None,
+            _ => fields.tool_error.as_ref().and_then(|(_, c)| c.as_deref()),
         },
     };
     if let Ok(text) = serde_json::to_string(&line) {
