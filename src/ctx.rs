@@ -88,6 +88,10 @@ pub struct Ctx {
     pub query: Vec<(String, String)>,
     pub workspace_header: Option<String>,
     pub authorization: Option<String>,
+    /// `Cookie` and `Origin`, read only when no `Authorization` header is sent (the
+    /// dashboard's session cookie; a bearer request never pays for them).
+    pub cookie: Option<String>,
+    pub origin_header: Option<String>,
     pub idempotency_key: Option<String>,
     pub method: String,
     pub log: RefCell<LogFields>,
@@ -104,6 +108,14 @@ impl Ctx {
         let (origin, path, query) = split_url(&url);
         let db = Db::new(env.d1(DB).ctx("binding DB")?, timing.clone());
         let headers = req.headers();
+        let authorization = headers.get("Authorization").ok().flatten();
+        let (cookie, origin_header) = match authorization {
+            Some(_) => (None, None),
+            None => (
+                headers.get("Cookie").ok().flatten(),
+                headers.get("Origin").ok().flatten(),
+            ),
+        };
         Ok(Ctx {
             request_id: RequestId::generate(),
             started_ms: now_ms(),
@@ -113,7 +125,9 @@ impl Ctx {
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect(),
             workspace_header: headers.get("X-Workspace-Id").ok().flatten(),
-            authorization: headers.get("Authorization").ok().flatten(),
+            authorization,
+            cookie,
+            origin_header,
             idempotency_key: headers.get("Idempotency-Key").ok().flatten(),
             method: method(req.method()),
             log: RefCell::default(),
