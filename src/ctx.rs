@@ -88,10 +88,9 @@ pub struct Ctx {
     pub query: Vec<(String, String)>,
     pub workspace_header: Option<String>,
     pub authorization: Option<String>,
-    /// `Cookie` and `Origin`, read only when no `Authorization` header is sent (the
-    /// dashboard's session cookie; a bearer request never pays for them).
-    pub cookie: Option<String>,
-    pub origin_header: Option<String>,
+    /// The request's headers, for the few read only on some paths (`Cookie` and `Origin`, for
+    /// the dashboard's session): a bearer request never pays for them.
+    headers: web_sys::Headers,
     pub idempotency_key: Option<String>,
     pub method: String,
     pub log: RefCell<LogFields>,
@@ -108,14 +107,6 @@ impl Ctx {
         let (origin, path, query) = split_url(&url);
         let db = Db::new(env.d1(DB).ctx("binding DB")?, timing.clone());
         let headers = req.headers();
-        let authorization = headers.get("Authorization").ok().flatten();
-        let (cookie, origin_header) = match authorization {
-            Some(_) => (None, None),
-            None => (
-                headers.get("Cookie").ok().flatten(),
-                headers.get("Origin").ok().flatten(),
-            ),
-        };
         Ok(Ctx {
             request_id: RequestId::generate(),
             started_ms: now_ms(),
@@ -125,14 +116,13 @@ impl Ctx {
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect(),
             workspace_header: headers.get("X-Workspace-Id").ok().flatten(),
-            authorization,
-            cookie,
-            origin_header,
+            authorization: headers.get("Authorization").ok().flatten(),
             idempotency_key: headers.get("Idempotency-Key").ok().flatten(),
             method: method(req.method()),
             log: RefCell::default(),
             client_ip: client_ip(headers.get("CF-Connecting-IP").ok().flatten().as_deref()),
             rate: RefCell::default(),
+            headers,
             env,
             wait,
             timing,
@@ -149,6 +139,11 @@ impl Ctx {
             (Some((_, v)), None) => Ok(Some(v.as_str())),
             (Some(_), Some(_)) => Err(ApiError::field(name, "must be given at most once")),
         }
+    }
+
+    /// A request header read when it is needed.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).ok().flatten()
     }
 
     pub fn var(&self, name: &str) -> Option<String> {

@@ -55,7 +55,7 @@ fn cookie_reply(ctx: &Ctx, status: u16, user: &UserView, m: Minted) -> Result<Re
 /// The dashboard's session routes answer only their own origin: nobody else's page can sign a
 /// browser in or out (login CSRF), and a request without `Origin` is refused too.
 fn same_origin(ctx: &Ctx) -> Result<(), ApiError> {
-    if cookie::same_origin(ctx.origin_header.as_deref(), &ctx.origin) {
+    if cookie::same_origin(ctx.header("Origin").as_deref(), &ctx.origin) {
         Ok(())
     } else {
         Err(ApiError::OriginForbidden)

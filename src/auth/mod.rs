@@ -47,11 +47,16 @@ pub async fn authenticate(ctx: &Ctx) -> Result<Rc<Principal>, ApiError> {
 /// state only with the API's own `Origin` (decided before the token is even parsed, so a
 /// cross-origin write costs no storage).
 pub fn presented(ctx: &Ctx) -> Result<Credential, ApiError> {
+    let cookie = match ctx.authorization {
+        None => ctx.header("Cookie"),
+        Some(_) => None,
+    };
+    let origin = cookie.as_ref().and_then(|_| ctx.header("Origin"));
     choose(Presented {
         authorization: ctx.authorization.as_deref(),
-        cookie: ctx.cookie.as_deref(),
+        cookie: cookie.as_deref(),
         method: &ctx.method,
-        origin_header: ctx.origin_header.as_deref(),
+        origin_header: origin.as_deref(),
         own_origin: &ctx.origin,
     })
 }
