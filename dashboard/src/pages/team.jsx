@@ -18,7 +18,7 @@ function grantable(myRole) {
   return ROLES.filter((r) => r !== "OWNER" || myRole === "OWNER");
 }
 
-function Members({ workspace, user, onUnauthorized }) {
+function Members({ workspace, user, onUnauthorized, onLeft }) {
   const myRole = workspace.membership.role;
   const members = useLoad(
     () => all(`/workspaces/${workspace.id}/members`).catch((e) => (onUnauthorized(e), Promise.reject(e))),
@@ -50,6 +50,8 @@ function Members({ workspace, user, onUnauthorized }) {
   const remove = () =>
     removing.run(async () => {
       await api.del(`/workspaces/${workspace.id}/members/${removal.userId}`);
+      // Having left, this workspace is no longer ours to show.
+      if (removal.userId === user.id) return onLeft();
       setNotice(`${removal.name} was removed from ${workspace.name}.`);
       setRemoval(null);
       members.reload();
@@ -179,7 +181,16 @@ export function TeamPage({ user, onUnauthorized }) {
               ))}
             </select>
           </p>
-          <Members key={workspace.id} workspace={workspace} user={user} onUnauthorized={onUnauthorized} />
+          <Members
+            key={workspace.id}
+            workspace={workspace}
+            user={user}
+            onUnauthorized={onUnauthorized}
+            onLeft={() => {
+              setChosen(null);
+              workspaces.reload();
+            }}
+          />
         </>
       )}
     </section>
