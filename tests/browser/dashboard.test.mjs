@@ -301,6 +301,9 @@ describe("the dashboard in Chromium", () => {
     const role = row.getByRole("combobox", { name: "Role of Grace Hopper" });
     await role.waitFor();
     assert.equal(await role.inputValue(), "EDITOR");
+    // The form is ready for the next one, with the default role again (never Owner).
+    assert.equal(await byLabel(page, "Email").inputValue(), "");
+    assert.equal(await byLabel(page, "Role").inputValue(), "MEMBER");
     assert.equal((await app.get(`/workspaces/${ws.id}`, { token: grace.token })).status, 200, "Grace is in");
     await role.selectOption("ADMIN");
     await page.getByRole("status").getByText("Grace Hopper is now Admin.").waitFor();

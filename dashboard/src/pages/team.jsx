@@ -36,7 +36,9 @@ function Members({ workspace, user, onUnauthorized, onLeft }) {
     const f = new FormData(form);
     adding.run(async () => {
       const m = await api.post(`/workspaces/${workspace.id}/members`, { email: f.get("email"), role: f.get("role") });
-      form.reset();
+      // Not form.reset(): it would put the role back on the first option (Owner).
+      form.elements.email.value = "";
+      form.elements.role.value = "MEMBER";
       setNotice(`${m.name} was added as ${roleLabel(m.role)}.`);
       members.reload();
     });
