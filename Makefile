@@ -43,6 +43,25 @@ node_modules/.installed: package.json package-lock.json
 build: setup
 	worker-build --release
 
+# The dashboard (issue 14): dashboard/build.mjs bundles dashboard/src with esbuild into
+# dashboard/dist, the static assets of wrangler.toml's `[assets]` (not committed; rebuilt here
+# when a source changes, before `make dev` and `make test` need it).
+DASHBOARD_SOURCES := $(shell find dashboard/src -type f) dashboard/build.mjs
+dashboard/dist/index.html: $(DASHBOARD_SOURCES) node_modules/.installed
+	node dashboard/build.mjs
+build: dashboard/dist/index.html
+
+# Browser tests (issue 14): Debian's chromium, installed when missing, driven by playwright-core
+# (no browser download) against the worker served on loopback by Miniflare.
+.PHONY: chromium browser
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+chromium:
+	@command -v chromium >/dev/null || ($(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium)
+
+browser: build chromium
+	node --test tests/browser/*.test.mjs
+test: browser
+
 lint:
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings

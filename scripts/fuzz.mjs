@@ -175,6 +175,11 @@ function sessionConfig(keep, spare, states, capabilities) {
     // The credential-less routes, past their credential: the fuzz user's e-mail and password,
     // a live upload token for a PENDING image, a download token for the kept asset.
     ...only("POST /auth/login", { "body.email": capabilities.email, "body.password": capabilities.password }),
+    // The dashboard's session routes answer only their own origin (the bearer header this pass
+    // sends is not theirs: dashboard logout ends only a cookie's session).
+    ...only("POST /dashboard/signup", { Origin: capabilities.origin }),
+    ...only("POST /dashboard/login", { Origin: capabilities.origin, "body.email": capabilities.email, "body.password": capabilities.password }),
+    ...only("POST /dashboard/logout", { Origin: capabilities.origin }),
     ...only("PUT /media/{mediaId}/upload", { mediaId: capabilities.upload.media, token: capabilities.upload.token }),
     ...only("GET /media/{mediaId}/download", { mediaId: keep.media, token: capabilities.downloadToken }),
     "",
@@ -230,6 +235,7 @@ try {
   const pending = await call("POST", "/media/presign", { workspaceId: one.id, filename: "fuzz.png", contentType: "image/png", bytes: 4096 }, token);
   const capabilities = {
     ...user,
+    origin: new URL(base).origin,
     upload: { media: pending.mediaAsset.id, token: tokenOf(pending.uploadUrl) },
     downloadToken: tokenOf((await call("GET", `/media/${keep.media}`, undefined, token)).url),
   };

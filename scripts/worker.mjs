@@ -42,6 +42,8 @@ function apiWorker(bindings) {
     kvNamespaces: ["AUTH_CACHE"],
     r2Buckets: ["MEDIA"],
     durableObjects: { RATE_LIMITER: "RateLimiter" },
+    // The dashboard, as wrangler.toml's `[assets]`: files are answered before the worker runs.
+    assets: { directory: path.join(root, "dashboard/dist"), routerConfig: { has_user_worker: true } },
     bindings: {
       ENVIRONMENT: "test",
       // Test runs send many requests per key: limits out of the way unless a run sets its own.

@@ -89,6 +89,9 @@ pub struct Ctx {
     pub query: Vec<(String, String)>,
     pub workspace_header: Option<String>,
     pub authorization: Option<String>,
+    /// The request's headers, for the few read only on some paths (`Cookie` and `Origin`, for
+    /// the dashboard's session): a bearer request never pays for them.
+    headers: web_sys::Headers,
     pub idempotency_key: Option<String>,
     pub method: String,
     pub log: RefCell<LogFields>,
@@ -123,6 +126,7 @@ impl Ctx {
             client_ip: client_ip(headers.get("CF-Connecting-IP").ok().flatten().as_deref()),
             rate: RefCell::default(),
             response_headers: RefCell::default(),
+            headers,
             env,
             wait: Rc::new(wait),
             timing,
@@ -169,6 +173,11 @@ impl Ctx {
             (Some((_, v)), None) => Ok(Some(v.as_str())),
             (Some(_), Some(_)) => Err(ApiError::field(name, "must be given at most once")),
         }
+    }
+
+    /// A request header read when it is needed.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).ok().flatten()
     }
 
     pub fn var(&self, name: &str) -> Option<String> {

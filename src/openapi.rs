@@ -90,6 +90,7 @@ mod tests {
             ApiError::Unauthorized,
             ApiError::InvalidCredentials,
             ApiError::SessionRequired,
+            ApiError::OriginForbidden,
             ApiError::WorkspaceForbidden,
             ApiError::RoleForbidden,
             ApiError::WorkspaceConflict,
@@ -267,6 +268,9 @@ mod tests {
             "POST /auth/login",
             "PUT /media/{mediaId}/upload",
             "GET /media/{mediaId}/download",
+            "POST /dashboard/signup",
+            "POST /dashboard/login",
+            "POST /dashboard/logout",
         ]
         .into_iter()
         .map(String::from)

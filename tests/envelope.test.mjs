@@ -52,7 +52,8 @@ describe("unknown routes and wrong methods", () => {
       ["GET", "/nope", u.token],
       ["POST", "/workspaces/ws_0123456789abcdef/nope"],
       ["GET", "/workspaces//members"],
-      ["GET", "http://api.test/"],
+      // `/` itself is the dashboard's page, a static asset (tests/dashboard.test.mjs).
+      ["GET", "http://api.test/no-such-page"],
       ["GET", "http://api.test/api/v2/workspaces"],
       ["GET", "/__test/panic"],
     ]) {

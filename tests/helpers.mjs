@@ -13,6 +13,8 @@ import { SecretLedger } from "./hygiene.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const BASE = "http://api.test/api/v1";
+/** The origin of `BASE`: the dashboard's own, which cookie-authenticated writes must send. */
+export const DASHBOARD_ORIGIN = new URL(BASE).origin;
 
 /** Every log line the worker printed, for the secret-hygiene checks. */
 export const logLines = [];
@@ -62,9 +64,13 @@ after(async () => {
 
 export { migrationStatements } from "../scripts/worker.mjs";
 
-/** `extra.serve`: also listen on a loopback port (`app.origin`), for clients that speak HTTP. */
+/**
+ * `extra.serve` also serves the worker over HTTP for clients that speak it: `true` listens on a
+ * loopback port, an object gives Miniflare's `{ host, port }`. Its URL is `app.url`, its origin
+ * `app.origin`.
+ */
 export async function startWorker(extra = {}) {
-  const listen = extra.serve ? { host: "127.0.0.1", port: 0 } : {};
+  const listen = extra.serve === true ? { host: "127.0.0.1", port: 0 } : (extra.serve ?? {});
   const mf = new Miniflare({
     ...miniflareOptions({ bindings: extra.bindings ?? {}, worker: extra.worker ?? {}, ...listen }),
     handleRuntimeStdio(stdout, stderr) {
@@ -78,7 +84,10 @@ export async function startWorker(extra = {}) {
     },
   });
   const app = new App(mf, await migrate(mf));
-  if (extra.serve) app.origin = new URL(await mf.ready).origin;
+  if (extra.serve) {
+    app.url = await mf.ready;
+    app.origin = new URL(app.url).origin;
+  }
   // A test-only route outside the contract: its only answer is the generic 500.
   if (extra.bindings?.ENABLE_PANIC_ROUTE) app.extraRoutes = { "GET /__test/panic": { 500: "#/components/responses/Internal" } };
   liveApps.add(app);
@@ -176,6 +185,16 @@ export class App {
     const res = await this.post("/auth/signup", { email, name: overrides.name ?? "Test User", password });
     assert.equal(res.status, 201, res.text);
     return { token: res.body.token, user: res.body.user, email, password };
+  }
+
+  /**
+   * Signs in through the dashboard's route: the `Cookie` header value its `Set-Cookie` gives
+   * (the API's origin is `BASE`'s, so the cookie is the `Secure` `__Host-` one).
+   */
+  async dashboardLogin(email, password) {
+    const res = await this.post("/dashboard/login", { email, password }, { headers: { Origin: DASHBOARD_ORIGIN } });
+    assert.equal(res.status, 200, res.text);
+    return res.headers.get("set-cookie").split(";")[0];
   }
 
   async createWorkspace(token, overrides = {}) {

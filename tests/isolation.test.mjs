@@ -3,7 +3,7 @@
 // whether or not the workspace exists, and changes nothing.
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, assertError, assertNoD1, withoutRequestId, ghostWorkspaceId, ghostId } from "./helpers.mjs";
+import { startWorker, assertError, assertNoD1, withoutRequestId, ghostWorkspaceId, ghostId, DASHBOARD_ORIGIN } from "./helpers.mjs";
 
 const SESSION_ONLY = true;
 
@@ -31,7 +31,16 @@ const CALLERS = [
   { name: "a full key", credential: "fullKey", isKey: true, target: "foreign" },
   { name: "a scoped key", credential: "scopedKey", isKey: true, target: "foreign" },
   { name: "a scoped key, at its owner's other workspace", credential: "scopedKey", isKey: true, target: "ws2" },
+  // The dashboard's cookie reaches the same scope check as the session's bearer token.
+  { name: "the owner's dashboard cookie", credential: "cookie", isKey: false, target: "foreign" },
 ];
+
+/** How a caller presents its credential: a bearer token, or the dashboard's cookie (from its own origin). */
+function presenting(p, caller) {
+  return caller.credential === "cookie"
+    ? { headers: { Cookie: p.cookie, Origin: DASHBOARD_ORIGIN } }
+    : { token: p[caller.credential] };
+}
 
 let app;
 before(async () => { app = await startWorker(); });
@@ -59,6 +68,7 @@ async function counts() {
 /** Personas, plus for each possible target a member and a live key scoped to it. */
 async function world() {
   const p = await app.personas();
+  p.cookie = await app.dashboardLogin(p.owner.email, p.owner.password);
   const mintFor = async (token, ws) => {
     const res = await app.post(`/workspaces/${ws.id}/api-keys`, { name: "scoped to target" }, { token });
     assert.equal(res.status, 201, res.text);
@@ -85,10 +95,10 @@ describe("isolation: path-scoped routes refuse foreign and ghost workspaces alik
         const code = caller.isKey && sessionOnly ? "SESSION_REQUIRED" : "WORKSPACE_FORBIDDEN";
         test(`${caller.name} gets 403 ${code} with no d1, the same body for a ghost, and nothing changes`, async () => {
           const { p, targets } = await world();
-          const token = p[caller.credential];
+          const auth = presenting(p, caller);
           const target = targets[caller.target];
           // Resolve the credential once, so what follows is served from the principal cache.
-          const me = await app.get("/me", { token });
+          const me = await app.get("/me", auth);
           assert.equal(me.status, 200, me.text);
           const values = { member: target.member, me: p.owner.user.id, key: target.key.id };
           const payload = typeof body === "function" ? body(p) : body;
@@ -97,8 +107,8 @@ describe("isolation: path-scoped routes refuse foreign and ghost workspaces alik
           const beforeCounts = await counts();
           const targetRow = await all("SELECT * FROM workspaces WHERE id = ?", target.ws.id);
 
-          const real = await app.request(method, fill(path, { ...values, ws: target.ws.id }), { token, body: payload });
-          const ghost = await app.request(method, fill(path, { ...values, ws: ghostWorkspaceId() }), { token, body: payload });
+          const real = await app.request(method, fill(path, { ...values, ws: target.ws.id }), { ...auth, body: payload });
+          const ghost = await app.request(method, fill(path, { ...values, ws: ghostWorkspaceId() }), { ...auth, body: payload });
           for (const res of [real, ghost]) {
             assertError(res, 403, code);
             assertNoD1(res);
@@ -208,7 +218,8 @@ describe("isolation: MCP tools refuse foreign and ghost workspaces alike (POST /
       headers: { Accept: "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25" },
     });
 
-  for (const caller of CALLERS) {
+  // MCP takes bearer credentials only; the dashboard's cookie is not one of its callers.
+  for (const caller of CALLERS.filter((c) => c.credential !== "cookie")) {
     test(`${caller.name}: every tool is refused WORKSPACE_FORBIDDEN with no d1, the same result for a ghost, and nothing changes`, async () => {
       const { p, targets } = await world();
       const token = p[caller.credential];
@@ -243,5 +254,38 @@ describe("isolation: MCP tools refuse foreign and ghost workspaces alike (POST /
     }
     assert.equal(new Set(texts).size, 1);
     for (const ws of [p.ws1, p.ws2, p.foreign]) assert.ok(!texts[0].includes(ws.id));
+  });
+});
+
+describe("isolation: the dashboard's cookie", () => {
+  test("lists only its user's workspaces, like the session's bearer token, never the stranger's", async () => {
+    const p = await app.personas();
+    const cookie = await app.dashboardLogin(p.owner.email, p.owner.password);
+    const res = await app.get("/workspaces", { headers: { Cookie: cookie } });
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.body.map((w) => w.id), [p.ws1.id, p.ws2.id]);
+    assert.ok(!res.text.includes(p.foreign.id));
+    const foreign = await app.get(`/workspaces/${p.foreign.id}`, { headers: { Cookie: cookie } });
+    assertError(foreign, 403, "WORKSPACE_FORBIDDEN");
+    assertNoD1(foreign);
+  });
+
+  test("a cross-origin write at a foreign or a ghost workspace is refused for its origin first, the same body for both, nothing changed", async () => {
+    const { p, targets } = await world();
+    await app.get("/me", { headers: { Cookie: p.cookie } });
+    const before = await snapshot();
+    for (const [method, path, body] of ROUTES.filter(([m]) => m !== "GET")) {
+      const values = { member: targets.foreign.member, me: p.owner.user.id, key: targets.foreign.key.id };
+      const payload = typeof body === "function" ? body(p) : body;
+      const headers = { Cookie: p.cookie, Origin: "https://evil.example" };
+      const real = await app.request(method, fill(path, { ...values, ws: p.foreign.id }), { headers, body: payload });
+      const ghost = await app.request(method, fill(path, { ...values, ws: ghostWorkspaceId() }), { headers, body: payload });
+      for (const res of [real, ghost]) {
+        assertError(res, 403, "ORIGIN_FORBIDDEN");
+        assertNoD1(res);
+      }
+      assert.equal(withoutRequestId(real.text), withoutRequestId(ghost.text), `${method} ${path}`);
+    }
+    assert.deepEqual(await snapshot(), before);
   });
 });

@@ -36,7 +36,13 @@ pub async fn dispatch(ctx: &Ctx, incoming: &mut Incoming, m: Matched) -> Result<
     // The other routes that need no credential are charged to the client IP.
     if matches!(
         m.route,
-        Route::Signup | Route::Login | Route::UploadMedia | Route::DownloadMedia
+        Route::Signup
+            | Route::Login
+            | Route::UploadMedia
+            | Route::DownloadMedia
+            | Route::DashboardSignup
+            | Route::DashboardLogin
+            | Route::DashboardLogout
     ) {
         ratelimit::check(ctx, Bucket::Ip(&ctx.client_ip)).await?;
     }
@@ -48,6 +54,9 @@ pub async fn dispatch(ctx: &Ctx, incoming: &mut Incoming, m: Matched) -> Result<
             return media::upload_with_capability(ctx, incoming.request(), &p[0]).await
         }
         Route::DownloadMedia => return media::download_with_capability(ctx, &p[0]).await,
+        Route::DashboardSignup => return auth::dashboard_signup(ctx, incoming.request()).await,
+        Route::DashboardLogin => return auth::dashboard_login(ctx, incoming.request()).await,
+        Route::DashboardLogout => return auth::dashboard_logout(ctx).await,
         _ => {}
     }
     let principal = authenticate(ctx).await?;
@@ -70,7 +79,10 @@ pub async fn dispatch_as(
         | Route::Signup
         | Route::Login
         | Route::UploadMedia
-        | Route::DownloadMedia => Err(ApiError::Internal(
+        | Route::DownloadMedia
+        | Route::DashboardSignup
+        | Route::DashboardLogin
+        | Route::DashboardLogout => Err(ApiError::Internal(
             "public route after authentication".into(),
         )),
         Route::Logout => auth::logout(ctx, who).await,

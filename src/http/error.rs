@@ -25,6 +25,8 @@ pub enum ApiError {
     /// Wrong e-mail or password at login.
     InvalidCredentials,
     SessionRequired,
+    /// A write authenticated by the dashboard's cookie, from another origin or none.
+    OriginForbidden,
     WorkspaceForbidden,
     RoleForbidden,
     WorkspaceConflict,
@@ -74,6 +76,7 @@ impl ApiError {
             ApiError::Unauthorized => "UNAUTHORIZED",
             ApiError::InvalidCredentials => "INVALID_CREDENTIALS",
             ApiError::SessionRequired => "SESSION_REQUIRED",
+            ApiError::OriginForbidden => "ORIGIN_FORBIDDEN",
             ApiError::WorkspaceForbidden => "WORKSPACE_FORBIDDEN",
             ApiError::RoleForbidden => "ROLE_FORBIDDEN",
             ApiError::WorkspaceConflict => "WORKSPACE_CONFLICT",
@@ -107,9 +110,10 @@ impl ApiError {
     pub fn status(&self) -> u16 {
         match self {
             ApiError::Unauthorized | ApiError::InvalidCredentials => 401,
-            ApiError::SessionRequired | ApiError::WorkspaceForbidden | ApiError::RoleForbidden => {
-                403
-            }
+            ApiError::SessionRequired
+            | ApiError::OriginForbidden
+            | ApiError::WorkspaceForbidden
+            | ApiError::RoleForbidden => 403,
             ApiError::WorkspaceConflict
             | ApiError::WorkspaceRequired
             | ApiError::Validation(_)
@@ -143,6 +147,7 @@ impl ApiError {
             ApiError::Unauthorized => "A valid credential is required: `Authorization: Bearer <API key or session token>`.".into(),
             ApiError::InvalidCredentials => "E-mail or password is wrong.".into(),
             ApiError::SessionRequired => "This action needs a session token; API keys cannot do it.".into(),
+            ApiError::OriginForbidden => "With the dashboard's session cookie, changes must come from the dashboard's own origin.".into(),
             ApiError::WorkspaceForbidden => "This credential cannot reach that workspace.".into(),
             ApiError::RoleForbidden => "Your role in this workspace does not allow this action.".into(),
             ApiError::WorkspaceConflict => "The request names more than one workspace.".into(),
@@ -195,6 +200,7 @@ pub const ALL_CODES: &[&str] = &[
     "UNAUTHORIZED",
     "INVALID_CREDENTIALS",
     "SESSION_REQUIRED",
+    "ORIGIN_FORBIDDEN",
     "WORKSPACE_FORBIDDEN",
     "ROLE_FORBIDDEN",
     "WORKSPACE_CONFLICT",
@@ -233,6 +239,7 @@ mod tests {
             ApiError::Unauthorized,
             ApiError::InvalidCredentials,
             ApiError::SessionRequired,
+            ApiError::OriginForbidden,
             ApiError::WorkspaceForbidden,
             ApiError::RoleForbidden,
             ApiError::WorkspaceConflict,
