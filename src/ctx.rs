@@ -161,6 +161,9 @@ impl Ctx {
             client_ip: self.client_ip.clone(),
             rate: RefCell::default(),
             response_headers: RefCell::default(),
+            // A tool's arguments are all it says: no cookie, no Origin of its own.
+            headers: web_sys::Headers::new()
+                .map_err(|e| ApiError::Internal(format!("tool request headers: {e:?}")))?,
         })
     }
 
