@@ -14,6 +14,7 @@ pub mod ratelimit;
 pub mod scope;
 pub mod seal;
 pub mod store;
+pub mod timing;
 
 use worker::{event, Context, Env, Response};
 

@@ -369,8 +369,9 @@ mod edge {
     use worker::{durable_object, DurableObject, Env, Request, Response, State};
 
     use super::{reserve, Bucket, Counters, Decision, Lease, Limits, Reservation};
-    use crate::ctx::{now_ms, Ctx};
+    use crate::ctx::Ctx;
     use crate::http::error::ApiError;
+    use crate::timing::now_ms;
 
     const STORAGE_KEY: &str = "c";
     /// More buckets than this in one isolate and the expired leases are dropped (all of them,

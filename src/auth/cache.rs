@@ -17,11 +17,12 @@ use serde::{Deserialize, Serialize};
 
 use super::credential::{Credential, CredentialKind, KeyHash};
 use super::principal::{Access, Principal};
-use crate::ctx::{now_ms, Ctx};
+use crate::ctx::Ctx;
 use crate::domain::ids::{UserId, WorkspaceId};
 use crate::domain::roles::Role;
 use crate::http::error::{ApiError, Context as _};
 use crate::store;
+use crate::timing::now_ms;
 
 pub const ISOLATE_TTL_MS: f64 = 10_000.0;
 pub const KV_TTL_SECONDS: u64 = 120;

@@ -104,14 +104,6 @@ impl Reply {
     }
 }
 
-/// What the log line says about the request beyond method and status.
-#[derive(Debug, Default)]
-pub struct LogFields {
-    pub route: &'static str,
-    pub principal: Option<&'static str>,
-    pub workspaces: usize,
-}
-
 /// The error envelope (API.md §5). Serialized from a struct, in field order, with the
 /// variant's extra field only when it has one.
 #[derive(Serialize)]

@@ -125,7 +125,7 @@ impl Answer {
         let mut stream = self.response.stream().map_err(|_| ReadError::Interrupted)?;
         let mut bytes = Vec::new();
         loop {
-            let left = self.deadline_ms - crate::ctx::now_ms();
+            let left = self.deadline_ms - crate::timing::now_ms();
             if left <= 0.0 {
                 return Err(ReadError::Timeout);
             }
@@ -157,7 +157,7 @@ impl Answer {
         };
         let mut bytes = Vec::new();
         while bytes.len() < cap {
-            let left = self.deadline_ms - crate::ctx::now_ms();
+            let left = self.deadline_ms - crate::timing::now_ms();
             if left <= 0.0 {
                 break;
             }
@@ -227,7 +227,7 @@ impl Outbound {
         redirects: Redirects,
         timeout: Duration,
     ) -> Result<Answer, OutboundError> {
-        let deadline_ms = crate::ctx::now_ms() + timeout.as_millis() as f64;
+        let deadline_ms = crate::timing::now_ms() + timeout.as_millis() as f64;
         let mut url = self
             .guard(req.url.as_str())
             .map_err(OutboundError::Refused)?;
@@ -252,7 +252,7 @@ impl Outbound {
             }
             let request = Request::new_with_init(url.as_str(), &init)
                 .map_err(|e| OutboundError::Network(format!("build request: {e}")))?;
-            let left = deadline_ms - crate::ctx::now_ms();
+            let left = deadline_ms - crate::timing::now_ms();
             if left <= 0.0 {
                 return Err(OutboundError::Timeout);
             }
