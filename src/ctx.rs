@@ -8,7 +8,7 @@ use worker::Env;
 use crate::domain::ids::RequestId;
 use crate::domain::time::Timestamp;
 use crate::http::error::{ApiError, Context as _};
-use crate::ratelimit::{client_ip, Decision, Limits};
+use crate::ratelimit::rules::{client_ip, Decision, Limits};
 use crate::store::Db;
 // The clock and the counters live in a leaf module that storage code can use without `Ctx`;
 // re-exported here for code that already reaches them through `ctx`.

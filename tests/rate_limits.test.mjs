@@ -1,4 +1,4 @@
-// Rate limits (src/ratelimit.rs): one Durable Object per bucket — an API key, a session, or the
+// Rate limits (src/ratelimit/): one Durable Object per bucket — an API key, a session, or the
 // client IP for credentials not yet resolved at the edge and for the credential-less routes —
 // from which each isolate reserves requests in batches (a sixteenth of what is left).
 // Keys get RATE_LIMIT_PER_MINUTE per 60 s (5 here) and RATE_LIMIT_PER_15_MINUTES per 900 s;

@@ -8,7 +8,7 @@
 import { WorkerEntrypoint } from "cloudflare:workers";
 import RustWorker from "../build/index.js";
 
-// The rate limiter's Durable Object class (src/ratelimit.rs), bound as RATE_LIMITER.
+// The rate limiter's Durable Object class (src/ratelimit/), bound as RATE_LIMITER.
 export { RateLimiter } from "../build/index.js";
 
 const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";

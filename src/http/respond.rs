@@ -160,7 +160,7 @@ pub fn finish(ctx: &Ctx, result: Result<Reply, ApiError>) -> Response {
             if let ApiError::RateLimited { retry_after_ms } = &e {
                 r.headers.push((
                     "Retry-After",
-                    crate::ratelimit::retry_after_s(*retry_after_ms as i64).to_string(),
+                    crate::ratelimit::rules::retry_after_s(*retry_after_ms as i64).to_string(),
                 ));
             }
             (r, Some(e))
