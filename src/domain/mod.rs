@@ -5,6 +5,7 @@
 pub mod capability;
 pub mod ids;
 pub mod media;
+pub mod percent;
 pub mod platform;
 pub mod post_state;
 pub mod roles;

@@ -15,6 +15,7 @@ use crate::ctx::Ctx;
 use crate::domain::capability::{self, Claims, Purpose};
 use crate::domain::ids::MediaId;
 use crate::domain::media::{object_key, sanitize_filename, sniff, MediaType};
+use crate::domain::percent;
 use crate::domain::roles::Action;
 use crate::domain::sigv4;
 use crate::domain::time::Timestamp;
@@ -290,14 +291,7 @@ fn content_disposition(name: &str) -> String {
             }
         })
         .collect();
-    let mut encoded = String::new();
-    for b in name.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            encoded.push(b as char);
-        } else {
-            encoded.push_str(&format!("%{b:02X}"));
-        }
-    }
+    let encoded = percent::encode(name);
     format!("inline; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
 }
 
