@@ -42,6 +42,7 @@ impl std::fmt::Debug for Credentials {
 
 /// What to presign. Strings are raw: `path` is percent-encoded here, not by the caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
 pub struct PresignRequest {
     /// `PUT` for uploads, `GET` for downloads.
     pub method: String,

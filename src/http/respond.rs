@@ -9,6 +9,7 @@ use super::error::ApiError;
 use crate::ctx::Ctx;
 
 /// A successful answer, before the common headers are added.
+#[must_use]
 pub struct Reply {
     status: u16,
     body: Option<String>,

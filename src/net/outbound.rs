@@ -199,6 +199,7 @@ impl Outbound {
     }
 
     /// The same guard, demanding https (webhook endpoints in production).
+    #[must_use]
     pub fn https_only(self, on: bool) -> Self {
         Outbound {
             allow: Allowance {

@@ -350,7 +350,8 @@ pub async fn insert(
         .ok_or_else(|| ApiError::Internal("d1: insert post: not read back".into()))
 }
 
-/// A conditional change to one post.
+/// A conditional change to one post, built up and then run by `apply`.
+#[must_use]
 pub struct Change<'a> {
     /// The statuses the change may start from.
     pub from: &'a [PostStatus],
