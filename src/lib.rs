@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod cleanup;
 pub mod ctx;
 pub mod domain;
 pub mod http;
@@ -16,7 +17,7 @@ pub mod seal;
 pub mod store;
 pub mod timing;
 
-use worker::{event, Context, Env, Response};
+use worker::{event, Context, Env, Response, ScheduleContext, ScheduledEvent};
 
 use crate::ctx::Ctx;
 use crate::http::incoming::Incoming;
@@ -45,4 +46,10 @@ async fn fetch(raw: web_sys::Request, env: Env, wait: Context) -> worker::Result
         Err(e) => Err(e),
     };
     Ok(finish(&ctx, result))
+}
+
+/// The cron trigger: each sweep is one line, in its own module.
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    cleanup::sweep(&env).await;
 }

@@ -116,6 +116,7 @@ mod tests {
             ApiError::SlugTaken,
             ApiError::AlreadyMember,
             ApiError::LastOwner,
+            ApiError::KeyLimitReached { limit: 0 },
             ApiError::RateLimited { retry_after_ms: 0 },
             ApiError::Internal(String::new()),
         ]

@@ -59,4 +59,9 @@ export default class extends WorkerEntrypoint {
       inFlight.delete(fail);
     }
   }
+
+  // The cron trigger (wrangler.toml `[triggers]`): the sweeps of src/lib.rs `scheduled`.
+  async scheduled(controller) {
+    return new RustWorker(this.ctx, this.env).scheduled(controller);
+  }
 }

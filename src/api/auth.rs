@@ -117,7 +117,7 @@ pub async fn logout(ctx: &Ctx, p: &Principal) -> Result<Reply, ApiError> {
     require_session(p)?;
     let credential = Credential::from_header(ctx.authorization.as_deref())
         .map_err(|_| ApiError::Unauthorized)?;
-    users::revoke_session(&ctx.db, credential.hash.as_str(), &ctx.now().to_rfc3339()).await?;
-    cache::invalidate_hash(ctx, &credential.hash).await?;
+    let bumps = users::revoke_session(&ctx.db, credential.hash.as_str()).await?;
+    cache::publish(ctx, &bumps).await;
     Ok(Reply::no_content())
 }

@@ -60,6 +60,10 @@ pub enum ApiError {
     SlugTaken,
     AlreadyMember,
     LastOwner,
+    /// The user already holds the most live API keys allowed.
+    KeyLimitReached {
+        limit: u64,
+    },
     /// Over a rate limit; retry after this many milliseconds.
     RateLimited {
         retry_after_ms: u64,
@@ -99,6 +103,7 @@ impl ApiError {
             ApiError::SlugTaken => "SLUG_TAKEN",
             ApiError::AlreadyMember => "ALREADY_MEMBER",
             ApiError::LastOwner => "LAST_OWNER",
+            ApiError::KeyLimitReached { .. } => "KEY_LIMIT_REACHED",
             ApiError::RateLimited { .. } => "RATE_LIMITED",
             ApiError::Internal(_) => "INTERNAL",
         }
@@ -125,7 +130,8 @@ impl ApiError {
             | ApiError::InvalidState { .. }
             | ApiError::ChannelAlreadyConnected
             | ApiError::IdempotencyKeyReused
-            | ApiError::IdempotencyKeyInUse => 409,
+            | ApiError::IdempotencyKeyInUse
+            | ApiError::KeyLimitReached { .. } => 409,
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::UnsupportedMediaType => 415,
             ApiError::UploadIncomplete | ApiError::FolderNotEmpty => 409,
@@ -168,6 +174,7 @@ impl ApiError {
             ApiError::SlugTaken => "That slug is taken.".into(),
             ApiError::AlreadyMember => "That user is already a member of this workspace.".into(),
             ApiError::LastOwner => "A workspace must keep at least one OWNER.".into(),
+            ApiError::KeyLimitReached { limit } => format!("This user already holds {limit} live API keys, the most allowed; revoke one first."),
             ApiError::RateLimited { .. } => "Too many requests: wait for `Retry-After` seconds (see the `RateLimit` header).".into(),
             ApiError::Internal(_) => "Something went wrong on our side. Quote the requestId if you contact us.".into(),
         }
@@ -220,6 +227,7 @@ pub const ALL_CODES: &[&str] = &[
     "SLUG_TAKEN",
     "ALREADY_MEMBER",
     "LAST_OWNER",
+    "KEY_LIMIT_REACHED",
     "RATE_LIMITED",
     "INTERNAL",
 ];
@@ -262,6 +270,7 @@ mod tests {
             ApiError::SlugTaken,
             ApiError::AlreadyMember,
             ApiError::LastOwner,
+            ApiError::KeyLimitReached { limit: 100 },
             ApiError::RateLimited { retry_after_ms: 1 },
             ApiError::Internal("secret detail".into()),
         ]
