@@ -40,6 +40,8 @@ pub struct Ctx {
     pub workspace_header: Option<String>,
     pub authorization: Option<String>,
     pub idempotency_key: Option<String>,
+    /// The request's headers, for the few routes that read one more (`If-Match`).
+    headers: web_sys::Headers,
     pub method: String,
     pub log: RefCell<LogFields>,
     /// `CF-Connecting-IP`, or `unknown`: the rate-limit bucket of unresolved credentials.
@@ -69,6 +71,7 @@ impl Ctx {
             method: method(req.method()),
             log: RefCell::default(),
             client_ip: client_ip(headers.get("CF-Connecting-IP").ok().flatten().as_deref()),
+            headers,
             rate: RefCell::default(),
             env,
             wait,
@@ -86,6 +89,11 @@ impl Ctx {
             (Some((_, v)), None) => Ok(Some(v.as_str())),
             (Some(_), Some(_)) => Err(ApiError::field(name, "must be given at most once")),
         }
+    }
+
+    /// A request header, read when a route needs it (most read none beyond the ones above).
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).ok().flatten()
     }
 
     pub fn var(&self, name: &str) -> Option<String> {

@@ -116,6 +116,8 @@ mod tests {
             ApiError::SlugTaken,
             ApiError::AlreadyMember,
             ApiError::LastOwner,
+            ApiError::PreconditionRequired,
+            ApiError::StaleRevision,
             ApiError::KeyLimitReached { limit: 0 },
             ApiError::RateLimited { retry_after_ms: 0 },
             ApiError::Internal(String::new()),
@@ -757,10 +759,17 @@ mod tests {
                 .pointer("/content/application~1json/schema/allOf")
                 .and_then(Value::as_array)
                 .expect("an error schema is an allOf");
-            let required = parts.iter().any(|p| {
-                p["required"]
+            let requires = |v: &Value| {
+                v["required"]
                     .as_array()
                     .is_some_and(|r| r.contains(&Value::from("currentStatus")))
+            };
+            // Always, or (where the 409 has other codes too) whenever the code is INVALID_STATE.
+            let required = parts.iter().any(|p| {
+                requires(p)
+                    || (p.pointer("/if/properties/code/const")
+                        == Some(&Value::from("INVALID_STATE"))
+                        && requires(&p["then"]))
             });
             assert!(
                 required,

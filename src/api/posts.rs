@@ -7,6 +7,7 @@ use crate::api::idempotency::once;
 use crate::api::{named, page_reply, page_request, path_workspace};
 use crate::auth::principal::Principal;
 use crate::ctx::Ctx;
+use crate::domain::etag::{self, IfMatch};
 use crate::domain::ids::{CommentId, MediaId, PostId, SocialAccountId, WorkspaceId};
 use crate::domain::platform::AccountStatus;
 use crate::domain::post_state::{initial_status, PostStatus, Transition};
@@ -244,7 +245,12 @@ pub async fn get_post(ctx: &Ctx, p: &Principal, id: &str) -> Result<Reply, ApiEr
     let view = store::get(&ctx.db, &ws, &id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    Reply::json(200, &view)
+    with_etag(200, &view)
+}
+
+/// A post's JSON with its revision as a strong `ETag`.
+fn with_etag(status: u16, view: &PostView) -> Result<Reply, ApiError> {
+    Ok(Reply::json(status, view)?.header("ETag", etag::strong(&view.revision)))
 }
 
 /// The answer to a conditional change: the post if it won; else 404 if there is no such
@@ -254,7 +260,7 @@ fn settle(applied: Applied, status: u16) -> Result<Reply, ApiError> {
         Applied {
             won: true,
             post: Some(view),
-        } => Reply::json(status, &view),
+        } => with_etag(status, &view),
         Applied {
             won: true,
             post: None,
@@ -422,10 +428,47 @@ fn has_failed_target(v: &PostView) -> bool {
         .is_ok_and(|ts| ts.iter().any(|t| t.status == "FAILED"))
 }
 
+/// Approves the revision the reviewer saw, named in `If-Match` (the post's `ETag`): a post
+/// edited since is not approved (409 `STALE_REVISION`), and naming none is 428.
 pub async fn approve_post(ctx: &Ctx, p: &Principal, id: &str) -> Result<Reply, ApiError> {
-    let reviewer = p.user_id.as_str().to_owned();
-    let applied = act(ctx, p, id, Action::Review, |_| Change::approve(reviewer)).await?;
-    settle(applied, 200)
+    approve_post_at(ctx, p, id, ctx.header("If-Match").as_deref()).await
+}
+
+/// `approve_post` with the `If-Match` value given (for callers that carry it elsewhere, as an
+/// MCP tool argument): `"<revision>"`, the post's `ETag`.
+pub async fn approve_post_at(
+    ctx: &Ctx,
+    p: &Principal,
+    id: &str,
+    if_match: Option<&str>,
+) -> Result<Reply, ApiError> {
+    let (post, ws) = authorize(ctx, p, id, Action::Review)?;
+    let named = if_match
+        .map(IfMatch::parse)
+        .transpose()
+        .map_err(|e| ApiError::field("If-Match", e.0))?;
+    let revisions = match &named {
+        Some(m) if !m.revisions().is_empty() => m.revisions(),
+        // `*` or weak tags only name no revision.
+        _ => return Err(ApiError::PreconditionRequired),
+    };
+    let change = Change::approve(p.user_id.as_str().to_owned(), revisions);
+    let applied = store::apply(
+        &ctx.db,
+        &ws,
+        &post,
+        change,
+        ctx.request_id.as_str(),
+        &ctx.now().to_rfc3339(),
+    )
+    .await?;
+    match &applied {
+        Applied {
+            won: false,
+            post: Some(v),
+        } if Transition::Approve.allowed_from(v.status()?) => Err(ApiError::StaleRevision),
+        _ => settle(applied, 200),
+    }
 }
 
 /// Back to DRAFT, with an optional `comment` saying what to change (stored as a comment).

@@ -3,6 +3,7 @@
 //! Nothing here imports `worker`, so `cargo test` exercises all of it natively.
 
 pub mod capability;
+pub mod etag;
 pub mod ids;
 pub mod media;
 pub mod percent;

@@ -29,6 +29,7 @@ struct Row {
     updated_at: String,
     approved_by: Option<String>,
     approved_at: Option<String>,
+    revision: String,
     targets: String,
 }
 
@@ -49,6 +50,9 @@ pub struct PostView {
     pub updated_at: String,
     pub approved_by: Option<String>,
     pub approved_at: Option<String>,
+    /// Changes with every write to the post; its `ETag` is this in quotes, and `approve` must
+    /// name it.
+    pub revision: String,
     pub targets: Box<RawValue>,
 }
 
@@ -68,6 +72,7 @@ impl TryFrom<Row> for PostView {
             updated_at: r.updated_at,
             approved_by: r.approved_by,
             approved_at: r.approved_at,
+            revision: r.revision,
         })
     }
 }
@@ -87,7 +92,7 @@ impl PostView {
 
 const SELECT: &str = "SELECT p.id, p.workspace_id AS workspaceId, p.content, p.status, p.scheduled_for AS scheduledFor,
         p.media_ids AS mediaIds, p.created_by AS createdBy, p.created_at AS createdAt, p.updated_at AS updatedAt,
-        p.approved_by AS approvedBy, p.approved_at AS approvedAt,
+        p.approved_by AS approvedBy, p.approved_at AS approvedAt, COALESCE(p.revision, '0') AS revision,
         (SELECT json_group_array(json_object(
             'id', t.id, 'accountId', t.account_id, 'platform', a.platform,
             'captionOverride', t.caption_override, 'firstComment', t.first_comment,
@@ -435,12 +440,17 @@ impl Change<'static> {
             .then("UPDATE post_targets SET status = 'PENDING', error = NULL WHERE post_id = ?1 AND workspace_id = ?2 AND status = 'FAILED'", vec![])
     }
 
-    pub fn approve(reviewer: String) -> Self {
+    /// Only if the post is still at one of `revisions` (the ones the reviewer saw).
+    pub fn approve(reviewer: String, revisions: &[String]) -> Self {
         Change::new(
             Transition::Approve.from(),
             "status = 'SCHEDULED', approved_by = ?6, approved_at = ?4",
         )
-        .args(vec![Arg::Owned(reviewer)])
+        .args(vec![
+            Arg::Owned(reviewer),
+            Arg::Owned(json_list(revisions.iter().map(String::as_str))),
+        ])
+        .also_where("AND COALESCE(revision, '0') IN (SELECT value FROM json_each(?7))")
     }
 
     /// Back to DRAFT; with a comment (its id, author and body), stored with the change.
