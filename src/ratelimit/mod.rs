@@ -1,8 +1,9 @@
 //! Rate limits: two fixed windows per bucket — a burst of `RATE_LIMIT_PER_MINUTE` (default 60)
 //! per 60 s and a sustained `RATE_LIMIT_PER_15_MINUTES` (default 1000) per 900 s.
 //!
-//! Each bucket (an API key, a session, or a client IP for credentials not yet resolved) is one
-//! Durable Object, `RateLimiter`, which holds the bucket's counts for every isolate and location.
+//! Each bucket (all the API keys of a user, all the sessions of a user, or a client network for
+//! credentials not yet resolved) is one Durable Object, `RateLimiter`, which holds the bucket's
+//! counts for every isolate and location.
 //! Calling it on every request would cost about as much as a D1 read, so an isolate *reserves*
 //! requests in batches (a lease): the object counts the whole batch at once and the isolate
 //! spends it locally. A batch is a sixteenth of what is left in the tighter window (at least 1,

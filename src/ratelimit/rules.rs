@@ -317,29 +317,48 @@ pub fn retry_after_s(ms: i64) -> i64 {
     ((ms + 999) / 1000).max(1)
 }
 
-/// Which counter a request is charged to. The names hold hashes, never credentials.
+/// Which counter a request is charged to. Per user, not per credential: minting keys or
+/// opening sessions must not multiply a limit. The names hold ids and network prefixes, never
+/// credentials.
 pub enum Bucket<'a> {
-    Key(&'a str),
-    Session(&'a str),
+    /// Every API key of this user (by user id), at the key limits.
+    UserKeys(&'a str),
+    /// Every session of this user (by user id), at `SESSION_FACTOR` times the key limits.
+    UserSessions(&'a str),
+    /// A client network, as [`client_ip`] names it.
     Ip(&'a str),
 }
 
 impl Bucket<'_> {
     pub fn name_and_limits(&self, base: Limits) -> (String, Limits) {
         match self {
-            Bucket::Key(hash) => (format!("key:{hash}"), base),
-            Bucket::Session(hash) => (format!("session:{hash}"), base.scaled(SESSION_FACTOR)),
+            Bucket::UserKeys(user) => (format!("keys:{user}"), base),
+            Bucket::UserSessions(user) => (format!("sessions:{user}"), base.scaled(SESSION_FACTOR)),
             Bucket::Ip(ip) => (format!("ip:{ip}"), base.scaled(IP_FACTOR)),
         }
     }
 }
 
-/// The client address as the edge reports it; `unknown` when absent (all such requests then
-/// share one bucket).
+/// The client's bucket from the address the edge reports (`CF-Connecting-IP`): an IPv4 address
+/// as it is; an IPv6 address by its /64, the block one subscriber usually holds (counting each
+/// of its 2^64 addresses apart would give one client that many buckets); an IPv4-mapped IPv6
+/// address as the IPv4 address. Anything else (absent, or not an address: the header comes from
+/// the edge, so this should not happen) is `unknown`, one shared bucket. Total: `parse` reads
+/// any text without panicking.
 pub fn client_ip(header: Option<&str>) -> String {
-    match header.map(str::trim) {
-        Some(ip) if !ip.is_empty() && ip.len() <= 64 => ip.to_owned(),
-        _ => "unknown".to_owned(),
+    use std::net::IpAddr;
+    let Some(addr) = header.and_then(|h| h.trim().parse::<IpAddr>().ok()) else {
+        return "unknown".to_owned();
+    };
+    match addr {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
     }
 }
 
@@ -473,19 +492,54 @@ mod tests {
     }
 
     #[test]
-    fn buckets_are_named_by_hash_and_scaled() {
+    fn buckets_are_named_by_user_or_network_and_scaled() {
         let base = Limits::DEFAULT;
         assert_eq!(
-            Bucket::Key("ab").name_and_limits(base),
-            ("key:ab".into(), base)
+            Bucket::UserKeys("usr_a").name_and_limits(base),
+            ("keys:usr_a".into(), base)
         );
-        let (n, l) = Bucket::Session("ab").name_and_limits(base);
-        assert_eq!((n.as_str(), l.burst), ("session:ab", 600));
+        let (n, l) = Bucket::UserSessions("usr_a").name_and_limits(base);
+        assert_eq!((n.as_str(), l.burst), ("sessions:usr_a", 600));
         let (n, l) = Bucket::Ip("1.2.3.4").name_and_limits(base);
         assert_eq!((n.as_str(), l.sustained), ("ip:1.2.3.4", 10_000));
-        assert_eq!(client_ip(None), "unknown");
-        assert_eq!(client_ip(Some(" ")), "unknown");
-        assert_eq!(client_ip(Some("2001:db8::1")), "2001:db8::1");
+    }
+
+    #[test]
+    fn client_networks_are_ipv4_addresses_and_ipv6_slash_64s() {
+        for (header, bucket) in [
+            (Some("203.0.113.7"), "203.0.113.7"),
+            (Some(" 203.0.113.7 "), "203.0.113.7"),
+            (Some("2001:db8::1"), "2001:db8:0:0::/64"),
+            (
+                Some("2001:db8:0:0:ffff:ffff:ffff:ffff"),
+                "2001:db8:0:0::/64",
+            ),
+            (Some("2001:DB8:a:b:1:2:3:4"), "2001:db8:a:b::/64"),
+            (Some("2001:db8:a:c::1"), "2001:db8:a:c::/64"),
+            (Some("::ffff:203.0.113.7"), "203.0.113.7"),
+            (Some("::1"), "0:0:0:0::/64"),
+            (None, "unknown"),
+            (Some(""), "unknown"),
+            (Some(" "), "unknown"),
+            (Some("unknown"), "unknown"),
+            (Some("203.0.113.7, 198.51.100.1"), "unknown"),
+            (Some("2001:db8::1%eth0"), "unknown"),
+            (Some("[2001:db8::1]"), "unknown"),
+            (Some("203.0.113.256"), "unknown"),
+            (Some("０.０.０.０"), "unknown"),
+            (Some("2001:db8::é"), "unknown"),
+        ] {
+            assert_eq!(client_ip(header), bucket, "{header:?}");
+        }
+        // Two addresses of one /64 share a bucket; the next /64 is another.
+        assert_eq!(
+            client_ip(Some("2001:db8:1:2::1")),
+            client_ip(Some("2001:db8:1:2:abcd::9"))
+        );
+        assert_ne!(
+            client_ip(Some("2001:db8:1:2::1")),
+            client_ip(Some("2001:db8:1:3::1"))
+        );
     }
 
     #[test]
