@@ -50,6 +50,7 @@ async fn fetch(raw: web_sys::Request, env: Env, wait: Context) -> worker::Result
 
 /// The cron trigger: each sweep is one line, in its own module.
 #[event(scheduled)]
-async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    cleanup::sweep(&env).await;
+async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let at = crate::domain::time::Timestamp::from_millis(event.schedule() as i64);
+    cleanup::sweep(&env, at).await;
 }

@@ -4,6 +4,7 @@
 use serde::Serialize;
 use worker::Request;
 
+use super::objects::staging_key;
 use super::uploads::signed_url;
 use super::{
     authorize, bucket, folder_id, required_workspace, same_workspace_folder, URL_TTL_SECONDS,
@@ -107,10 +108,11 @@ pub async fn delete_media(ctx: &Ctx, p: &Principal, id: &str) -> Result<Reply, A
     let media = store::get(&ctx.db, &ws, &id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    // The object first: if R2 fails, the row stays and a retry can finish the job; the other
-    // order could leave an object no row points to.
+    // The objects first (the asset's and any staged upload): if R2 fails, the row stays and a
+    // retry can finish the job; the other order could leave an object no row points to.
+    let staged = staging_key(&media.object_key);
     bucket(ctx)?
-        .delete(media.object_key)
+        .delete_multiple(vec![media.object_key, staged])
         .await
         .ctx("r2: delete")?;
     store::delete(&ctx.db, &ws, &id).await?;

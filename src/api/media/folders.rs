@@ -2,6 +2,7 @@
 
 use worker::Request;
 
+use super::objects::staging_key;
 use super::{bucket, required_workspace};
 use crate::api::idempotency::once;
 use crate::api::{page_reply, page_request, path_workspace};
@@ -92,9 +93,12 @@ pub async fn delete_folder(ctx: &Ctx, p: &Principal, id: &str) -> Result<Reply, 
     }
     // Objects first (see delete_media), then the rows of exactly those media and the folder.
     if !contents.is_empty() {
-        // R2 deletes at most 1,000 keys per call.
-        for chunk in contents.chunks(1000) {
-            let keys: Vec<String> = chunk.iter().map(|c| c.object_key.clone()).collect();
+        // R2 deletes at most 1,000 keys per call: each asset's object and its staged upload.
+        for chunk in contents.chunks(500) {
+            let keys: Vec<String> = chunk
+                .iter()
+                .flat_map(|c| [c.object_key.clone(), staging_key(&c.object_key)])
+                .collect();
             bucket(ctx)?
                 .delete_multiple(keys)
                 .await

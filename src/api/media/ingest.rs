@@ -1,7 +1,12 @@
-//! `POST /media/from-url`: fetch a public http(s) URL through the outbound guard into R2.
+//! `POST /media/from-url`: fetch a public http(s) URL through the outbound guard into R2,
+//! streamed: the first bytes are sniffed, then the body goes on to R2 as it arrives (a pipe of
+//! known length, or a multipart upload counted against the cap when the length is not
+//! declared), all within the fetch's deadline.
 
 use worker::Request;
 
+use super::objects::{before, peek, put_counted, put_exact, PutError, SNIFF_BYTES};
+use super::uploads::object_metadata;
 use super::{bucket, folder_id, required_workspace, same_workspace_folder};
 use crate::api::idempotency::once;
 use crate::auth::principal::Principal;
@@ -15,7 +20,7 @@ use crate::domain::DomainError;
 use crate::http::body::read_json;
 use crate::http::error::{ApiError, Context as _};
 use crate::http::respond::Reply;
-use crate::net::outbound::{OutRequest, Outbound, OutboundError, ReadError, Redirects};
+use crate::net::outbound::{Answer, OutRequest, Outbound, OutboundError, Redirects};
 use crate::scope;
 use crate::store::media::{self as store, NewMedia};
 
@@ -25,18 +30,13 @@ pub const MAX_REDIRECTS: usize = 5;
 /// How long an ingest may take, from the first request to the last byte.
 pub const INGEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-struct Fetched {
-    url: SafeUrl,
-    bytes: Vec<u8>,
-    content_type: Option<String>,
-}
-
-/// Fetches through the outbound guard (every redirect hop checked again) and reads the body
-/// as a stream, giving up as soon as it passes `cap`.
-async fn fetch_capped(ctx: &Ctx, first: SafeUrl, cap: u64) -> Result<Fetched, ApiError> {
-    let mut answer = Outbound::from_env(&ctx.env)
+/// Sends the GET through the outbound guard (every redirect hop checked again) and refuses
+/// anything but a 2xx; the body is left unread.
+async fn fetch(ctx: &Ctx, first: SafeUrl) -> Result<Answer, ApiError> {
+    let answer = Outbound::from_env(&ctx.env)
         .send(
-            OutRequest::get(first),
+            // Asked uncoded, so a declared length is the length of the bytes read.
+            OutRequest::get(first).header("Accept-Encoding", "identity"),
             Redirects::Follow(MAX_REDIRECTS),
             INGEST_TIMEOUT,
         )
@@ -47,10 +47,7 @@ async fn fetch_capped(ctx: &Ctx, first: SafeUrl, cap: u64) -> Result<Fetched, Ap
                 ApiError::UrlNotAllowed(format!("more than {MAX_REDIRECTS} redirects"))
             }
             OutboundError::Network(ref cause) => {
-                worker::console_error!(
-                    "{{\"level\":\"warn\",\"cause\":{}}}",
-                    serde_json::Value::from(format!("ingest fetch: {cause}"))
-                );
+                warn(ctx, &format!("ingest fetch: {cause}"));
                 ApiError::UpstreamFailed(e.problem())
             }
             other => ApiError::UpstreamFailed(other.problem()),
@@ -59,19 +56,30 @@ async fn fetch_capped(ctx: &Ctx, first: SafeUrl, cap: u64) -> Result<Fetched, Ap
     if !(200..300).contains(&status) {
         return Err(ApiError::UpstreamFailed(format!("HTTP {status}")));
     }
-    let content_type = answer.header("Content-Type");
-    let bytes = answer.bytes_capped(cap).await.map_err(|e| match e {
-        ReadError::TooLarge { cap } => {
-            ApiError::field("url", format!("the file is larger than {cap} bytes"))
+    Ok(answer)
+}
+
+fn warn(ctx: &Ctx, cause: &str) {
+    worker::console_error!(
+        "{}",
+        serde_json::json!({ "level": "warn", "requestId": ctx.request_id.as_str(), "cause": cause })
+    );
+}
+
+fn too_large(cap: u64) -> ApiError {
+    ApiError::field("url", format!("the file is larger than {cap} bytes"))
+}
+
+/// What a streamed read or write ended in, as the client hears it.
+fn streaming_failed(ctx: &Ctx, e: PutError) -> ApiError {
+    match e {
+        PutError::TooLarge { cap } => too_large(cap),
+        PutError::Timeout => ApiError::UpstreamFailed("the host did not answer in time".into()),
+        PutError::Failed(cause) => {
+            warn(ctx, &format!("ingest stream: {cause}"));
+            ApiError::UpstreamFailed("the download was interrupted".into())
         }
-        ReadError::Interrupted => ApiError::UpstreamFailed("the download was interrupted".into()),
-        ReadError::Timeout => ApiError::UpstreamFailed("the host did not answer in time".into()),
-    })?;
-    Ok(Fetched {
-        url: answer.url,
-        bytes,
-        content_type,
-    })
+    }
 }
 
 /// The last path segment of a URL, if any (`https://h/a/b.png?x` → `b.png`).
@@ -129,18 +137,44 @@ pub async fn ingest_from_url(
         .map_err(|e| ApiError::UrlNotAllowed(e.problem().to_owned()))?;
     same_workspace_folder(folder.as_ref(), &ws)?;
     once(ctx, p, &ws, &ok, || async {
-        let fetched = fetch_capped(ctx, first, ingest_cap(ctx)).await?;
-        let sniffed = sniff(&fetched.bytes).ok_or_else(|| {
-            ApiError::field("url", "the file is not an allowed image, video or PDF")
-        })?;
+        let answer = fetch(ctx, first).await?;
+        let (deadline, abort) = (answer.deadline_ms(), || answer.abort());
+        let length = answer.content_length();
+        let cap = ingest_cap(ctx);
+        if length.is_some_and(|n| n > cap) {
+            answer.abort();
+            return Err(too_large(cap));
+        }
+        // The first bytes decide the type; the body is then streamed on to R2 from its start,
+        // never held whole in memory, within the exchange's deadline.
+        let (head, body) = match answer.body_stream() {
+            Some(stream) => before(deadline, abort, peek(stream, SNIFF_BYTES))
+                .await
+                .map(|(head, body)| (head, Some(body)))
+                .map_err(|e| streaming_failed(ctx, e))?,
+            None => (Vec::new(), None),
+        };
+        let refuse = |e: ApiError| {
+            if let Some(b) = &body {
+                let _ = b.cancel();
+            }
+            answer.abort();
+            Err(e)
+        };
+        let Some(sniffed) = sniff(&head) else {
+            return refuse(ApiError::field(
+                "url",
+                "the file is not an allowed image, video or PDF",
+            ));
+        };
         let claimed = declared.or_else(|| {
-            fetched
-                .content_type
+            answer
+                .header("Content-Type")
                 .as_deref()
                 .and_then(|c| MediaType::parse(c).ok())
         });
-        if sniffed.max_bytes() < fetched.bytes.len() as u64 {
-            return Err(ApiError::field(
+        if length.is_some_and(|n| n > sniffed.max_bytes()) {
+            return refuse(ApiError::field(
                 "url",
                 format!(
                     "the file is larger than {} bytes, the cap for {}",
@@ -150,7 +184,7 @@ pub async fn ingest_from_url(
             ));
         }
         if claimed.is_some_and(|c| !c.agrees_with(sniffed)) {
-            return Err(ApiError::field(
+            return refuse(ApiError::field(
                 if declared.is_some() {
                     "contentType"
                 } else {
@@ -162,38 +196,46 @@ pub async fn ingest_from_url(
                 ),
             ));
         }
+        let Some(body) = body else {
+            return Err(ApiError::field("url", "the file is empty"));
+        };
         let name = match filename.clone() {
             Some(n) => n,
-            None => last_segment(fetched.url.as_str())
+            None => last_segment(answer.url.as_str())
                 .and_then(|n| sanitize_filename(n).ok())
                 .unwrap_or_else(|| format!("media.{}", extension(sniffed))),
         };
         let id = MediaId::generate_in(&ws.get().id);
         let key = object_key(ws.get().id.as_str(), id.as_str(), &name);
-        let size = fetched.bytes.len() as i64;
-        bucket(ctx)?
-            .put(key.clone(), fetched.bytes)
-            .http_metadata(worker::HttpMetadata {
-                content_type: Some(sniffed.as_str().to_owned()),
-                ..Default::default()
-            })
-            .execute()
-            .await
-            .ctx("r2: put ingested")?;
+        let bucket = bucket(ctx)?;
+        let meta = object_metadata(sniffed, &name);
+        let written = match length {
+            Some(n) => {
+                before(deadline, abort, async {
+                    put_exact(&bucket, &key, body, n, meta).await.map(|()| n)
+                })
+                .await
+            }
+            None => {
+                let cap = cap.min(sniffed.max_bytes());
+                before(deadline, abort, put_counted(&bucket, &key, body, cap, meta)).await
+            }
+        };
+        let size = written.map_err(|e| streaming_failed(ctx, e))?;
         let row = NewMedia {
             id: &id,
             folder: folder.as_ref(),
             filename: &name,
             content_type: sniffed.as_str(),
-            bytes: Some(size),
+            bytes: Some(size as i64),
             status: "READY",
             object_key: &key,
             alt_text: alt.as_deref(),
-            source_url: Some(fetched.url.as_str()),
+            source_url: Some(answer.url.as_str()),
             created_by: p.user_id.as_str(),
         };
         let Some(view) = store::insert(&ctx.db, &ws, row, &ctx.now().to_rfc3339()).await? else {
-            bucket(ctx)?.delete(key).await.ctx("r2: delete orphan")?;
+            bucket.delete(key).await.ctx("r2: delete orphan")?;
             return Err(ApiError::NotFound);
         };
         let location = format!("/api/v1/media/{}", view.id);

@@ -7,6 +7,7 @@
 mod assets;
 mod folders;
 mod ingest;
+pub mod objects;
 mod uploads;
 
 pub use assets::{delete_media, get_media, list_media, move_media, update_media};

@@ -1,11 +1,12 @@
 //! Uploads: `POST /media/presign` hands out a URL the client PUTs the bytes to (an R2 presigned
-//! URL, or the worker's own capability route), then `complete` checks the object and marks the
-//! asset READY. The capability routes (upload and download) are the local stand-ins for R2's
-//! presigned URLs.
+//! URL, or the worker's own capability route), both writing the asset's staging key; then
+//! `complete` checks the staged bytes, copies them to the asset's own key and marks it READY.
+//! The capability routes (upload and download) are the local stand-ins for R2's presigned URLs.
 
 use serde::Serialize;
 use worker::Request;
 
+use super::objects::{content_disposition, peek, put_exact, staging_key, PutError, SNIFF_BYTES};
 use super::{
     authorize, bucket, folder_id, required_workspace, same_workspace_folder, URL_TTL_SECONDS,
 };
@@ -15,7 +16,6 @@ use crate::ctx::Ctx;
 use crate::domain::capability::{self, Claims, Purpose};
 use crate::domain::ids::MediaId;
 use crate::domain::media::{object_key, sanitize_filename, sniff, MediaType};
-use crate::domain::percent;
 use crate::domain::roles::Action;
 use crate::domain::sigv4;
 use crate::domain::time::Timestamp;
@@ -67,6 +67,14 @@ pub(super) fn signed_url(
             Purpose::Upload => vec![("content-type".into(), content_type.to_owned())],
             Purpose::Download => vec![],
         };
+        // Uploads go to the staging key, never the asset's own; downloads say how to show it.
+        let (key, query) = match purpose {
+            Purpose::Upload => (staging_key(&m.object_key), vec![]),
+            Purpose::Download => (
+                m.object_key.clone(),
+                vec![("response-content-disposition".to_owned(), disposition_of(m))],
+            ),
+        };
         return sigv4::presign(
             &s3.credentials,
             &sigv4::PresignRequest {
@@ -75,13 +83,13 @@ pub(super) fn signed_url(
                     Purpose::Download => "GET".into(),
                 },
                 host: format!("{}.r2.cloudflarestorage.com", s3.account_id),
-                path: format!("/{}/{}", s3.bucket, m.object_key),
+                path: format!("/{}/{key}", s3.bucket),
                 region: "auto".into(),
                 service: "s3".into(),
                 time: ctx.now(),
                 expires_seconds: URL_TTL_SECONDS as u64,
                 headers: signed_headers,
-                query: vec![],
+                query,
             },
         )
         .map_err(|e| ApiError::Internal(format!("sigv4 presign: {e}")));
@@ -232,8 +240,9 @@ pub async fn upload_with_capability(
         .inner()
         .body()
         .ok_or_else(|| ApiError::field("body", "is required"))?;
+    // The staging key, as an R2 presigned PUT would: `complete` alone writes the asset's own.
     let put = bucket(ctx)?
-        .put(media.object_key.clone(), body)
+        .put(staging_key(&media.object_key), body)
         .http_metadata(worker::HttpMetadata {
             content_type: Some(claims.content_type.clone()),
             ..Default::default()
@@ -257,7 +266,8 @@ fn verify_capability(ctx: &Ctx, purpose: Purpose, id: &str) -> Result<Claims, Ap
     Ok(claims)
 }
 
-/// `GET /media/{id}/download?token=…`: streams the object, for the local mode.
+/// `GET /media/{id}/download?token=…`: streams the object, for the local mode. Never sniffed
+/// by a browser (`nosniff`), and shown in place only if it is an image or a video.
 pub async fn download_with_capability(ctx: &Ctx, id: &str) -> Result<Reply, ApiError> {
     let claims = verify_capability(ctx, Purpose::Download, id)?;
     let media = store::get_for_capability(&ctx.db, &claims.workspace_id, &claims.media_id)
@@ -275,47 +285,28 @@ pub async fn download_with_capability(ctx: &Ctx, id: &str) -> Result<Reply, ApiE
         .response_body()
         .ctx("r2: body")?;
     Ok(Reply::streamed(body, &media.content_type)
-        .header("Content-Disposition", content_disposition(&media.filename)))
+        .header("Content-Disposition", disposition_of(&media))
+        .header("X-Content-Type-Options", "nosniff".to_owned()))
 }
 
-/// `inline; filename="<ASCII fallback>"; filename*=UTF-8''<percent-encoded>` (RFC 6266), so
-/// names in any script survive and the header stays ASCII.
-fn content_disposition(name: &str) -> String {
-    let fallback: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let encoded = percent::encode(name);
-    format!("inline; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
+/// The `Content-Disposition` an asset is served with.
+pub(super) fn disposition_of(m: &MediaView) -> String {
+    let inline = MediaType::parse(&m.content_type).is_ok_and(MediaType::served_inline);
+    content_disposition(&m.filename, inline)
 }
 
-/// The first bytes of an object, to sniff its type.
-async fn head_bytes(ctx: &Ctx, key: &str) -> Result<Vec<u8>, ApiError> {
-    let object = bucket(ctx)?
-        .get(key.to_owned())
-        .range(worker::Range::OffsetWithLength {
-            offset: 0,
-            length: 64,
-        })
-        .execute()
-        .await
-        .ctx("r2: get range")?;
-    let Some(object) = object else {
-        return Ok(Vec::new());
-    };
-    match object.body() {
-        Some(body) => body.bytes().await.ctx("r2: read range"),
-        None => Ok(Vec::new()),
+/// How a READY asset's object is written: its type, and how downloads show it.
+pub(super) fn object_metadata(t: MediaType, filename: &str) -> worker::HttpMetadata {
+    worker::HttpMetadata {
+        content_type: Some(t.as_str().to_owned()),
+        content_disposition: Some(content_disposition(filename, t.served_inline())),
+        ..Default::default()
     }
 }
 
-/// Checks the uploaded object in R2 and marks the row READY with its real size and type.
+/// Checks the staged upload (size, and type from its first bytes), copies it to the asset's own
+/// key (streamed, read once: what is checked is what is copied) and marks the row READY with its
+/// real size and type. The staged object goes once the row is READY.
 pub async fn complete_upload(ctx: &Ctx, p: &Principal, id: &str) -> Result<Reply, ApiError> {
     let (id, ws) = authorize(ctx, p, id, Action::WriteContent)?;
     let media = store::get(&ctx.db, &ws, &id)
@@ -324,71 +315,89 @@ pub async fn complete_upload(ctx: &Ctx, p: &Principal, id: &str) -> Result<Reply
     if media.status != "PENDING" {
         return Reply::json(200, &media);
     }
-    let object = bucket(ctx)?
-        .head(media.object_key.clone())
+    let staged = staging_key(&media.object_key);
+    let bucket = bucket(ctx)?;
+    let object = bucket
+        .get(staged.clone())
+        .execute()
         .await
-        .ctx("r2: head")?
+        .ctx("r2: get staged")?
         .ok_or(ApiError::UploadIncomplete)?;
+    let size = object.size();
     let declared = MediaType::parse(&media.content_type)
         .map_err(|_| ApiError::Internal("stored content type".into()))?;
+    let refuse = |field: &str, problem: String| {
+        let (bucket, staged) = (&bucket, staged.clone());
+        let e = ApiError::field(field, problem);
+        async move {
+            bucket
+                .delete(staged)
+                .await
+                .ctx("r2: delete refused upload")?;
+            Err::<Reply, ApiError>(e)
+        }
+    };
     // With real R2 the presigned PUT cannot cap the size, so the cap is enforced here: an
     // object over the declared size (or the type's cap) is deleted, not accepted.
     let cap = media.bytes.map_or(declared.max_bytes(), |b| {
         (b as u64).min(declared.max_bytes())
     });
-    if object.size() > cap {
-        bucket(ctx)?
-            .delete(media.object_key.clone())
-            .await
-            .ctx("r2: delete oversized")?;
-        return Err(ApiError::field(
+    if size > cap {
+        return refuse(
             "bytes",
             format!("the uploaded object is larger than {cap} bytes"),
-        ));
+        )
+        .await;
     }
-    match sniff(&head_bytes(ctx, &media.object_key).await?) {
-        Some(found) if declared.agrees_with(found) => {}
+    let stream = match object.body().map(|b| b.response_body()) {
+        Some(Ok(worker::ResponseBody::Stream(s))) => s,
+        _ => return Err(ApiError::UploadIncomplete),
+    };
+    let (head, whole) = peek(stream, SNIFF_BYTES).await.map_err(r2_failed)?;
+    if !sniff(&head).is_some_and(|found| declared.agrees_with(found)) {
+        let _ = whole.cancel();
+        return refuse(
+            "contentType",
+            format!("the uploaded bytes are not {}", declared.as_str()),
+        )
+        .await;
+    }
+    put_exact(
+        &bucket,
+        &media.object_key,
+        whole,
+        size,
+        object_metadata(declared, &media.filename),
+    )
+    .await
+    .map_err(r2_failed)?;
+    let now = ctx.now().to_rfc3339();
+    let won = store::mark_ready(&ctx.db, &ws, &id, size as i64, declared.as_str(), &now).await?;
+    let view = store::get(&ctx.db, &ws, &id).await?;
+    match view {
+        Some(v) if v.status == "READY" => {
+            if won {
+                // Best effort: a staged object left behind is removed by the sweep.
+                if let Err(e) = bucket.delete(staged).await {
+                    worker::console_error!(
+                        "{}",
+                        serde_json::json!({ "level": "warn", "requestId": ctx.request_id.as_str(), "cause": format!("r2: delete staged: {e}") })
+                    );
+                }
+            }
+            Reply::json(200, &v)
+        }
+        // Deleted meanwhile (by its owner, or the sweep): the copy must not outlive it.
         _ => {
-            bucket(ctx)?
+            bucket
                 .delete(media.object_key.clone())
                 .await
-                .ctx("r2: delete mistyped")?;
-            return Err(ApiError::field(
-                "contentType",
-                format!("the uploaded bytes are not {}", declared.as_str()),
-            ));
+                .ctx("r2: delete orphaned copy")?;
+            Err(ApiError::NotFound)
         }
     }
-    store::mark_ready(
-        &ctx.db,
-        &ws,
-        &id,
-        object.size() as i64,
-        declared.as_str(),
-        &ctx.now().to_rfc3339(),
-    )
-    .await?;
-    let view = store::get(&ctx.db, &ws, &id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    Reply::json(200, &view)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn content_disposition_is_ascii_with_the_utf8_name_encoded() {
-        assert_eq!(
-            content_disposition("logo.png"),
-            "inline; filename=\"logo.png\"; filename*=UTF-8''logo.png"
-        );
-        let h = content_disposition("café 日本.png");
-        assert!(h.is_ascii());
-        assert_eq!(
-            h,
-            "inline; filename=\"caf_ __.png\"; filename*=UTF-8''caf%C3%A9%20%E6%97%A5%E6%9C%AC.png"
-        );
-    }
+fn r2_failed(e: PutError) -> ApiError {
+    ApiError::Internal(format!("r2: copy staged upload: {e:?}"))
 }
