@@ -68,32 +68,33 @@ describe("leaving a workspace takes it out of every key of that user", () => {
 
 describe("an ADMIN's removal re-checks the role it judged", () => {
   test("racing an OWNER's promotion of the same member, never both win", async () => {
+    // Sent together, at offsets that vary by round, so the two orders both occur. Locally the
+    // window in which the promotion lands between the removal's read of the role and its delete
+    // is a fraction of a millisecond and was not hit in trials; the invariant checked here is
+    // the one a removal that did not re-check the role would break when it is hit.
     const owner = await app.signup();
     const ws = await app.createWorkspace(owner.token);
     const admin = await app.joinAs(owner.token, ws.id, "ADMIN");
     await app.warm(owner.token, admin.session);
-    const outcomes = new Set();
+    const after = (ms, send) => new Promise((r) => setTimeout(r, ms)).then(send);
     for (let i = 0; i < 10; i++) {
       const target = await app.joinAs(owner.token, ws.id, "MEMBER");
       const [removal, promotion] = await Promise.all([
-        app.delete(`/workspaces/${ws.id}/members/${target.id}`, { token: admin.session }),
-        app.patch(`/workspaces/${ws.id}/members/${target.id}`, { role: "OWNER" }, { token: owner.token }),
+        after(i % 5, () => app.delete(`/workspaces/${ws.id}/members/${target.id}`, { token: admin.session })),
+        after(Math.floor(i / 5) * 2, () => app.patch(`/workspaces/${ws.id}/members/${target.id}`, { role: "OWNER" }, { token: owner.token })),
       ]);
       const row = await membership(ws.id, target.id);
       if (removal.status === 204) {
         // Removed first: the promotion found no member.
         assertError(promotion, 404, "NOT_FOUND");
         assert.equal(row, null);
-        outcomes.add("removed");
       } else {
         // Promoted first: an ADMIN may not remove an OWNER, judged on the role found.
         assertError(removal, 403, "ROLE_FORBIDDEN");
         assert.equal(promotion.status, 200, promotion.text);
         assert.equal(row?.role, "OWNER");
-        outcomes.add("promoted");
       }
     }
-    assert.ok(outcomes.size >= 1);
   });
 
   test("an ADMIN cannot remove a member once an OWNER has promoted them", async () => {
