@@ -170,8 +170,9 @@ function sessionConfig(keep, spare, states, capabilities) {
     ...only("PATCH /workspaces/{workspaceId}/members/{userId}", { userId: states.member }, { stateful: false }),
     ...only("DELETE /workspaces/{workspaceId}/members/{userId}", { userId: states.leaver }, { stateful: false }),
     ...only("POST /posts/{postId}/reschedule", { postId: states.scheduled }),
-    ...only("POST /posts/{postId}/approve", { postId: states.awaiting[0], workspaceId: states.review, "X-Workspace-Id": states.review }),
-    ...only("POST /posts/{postId}/request-changes", { postId: states.awaiting[1], workspaceId: states.review, "X-Workspace-Id": states.review }),
+    // Approving names the revision seen (If-Match, the post's ETag).
+    ...only("POST /posts/{postId}/approve", { postId: states.awaiting[0].id, workspaceId: states.review, "X-Workspace-Id": states.review, "If-Match": `"${states.awaiting[0].revision}"` }),
+    ...only("POST /posts/{postId}/request-changes", { postId: states.awaiting[1].id, workspaceId: states.review, "X-Workspace-Id": states.review }),
     // The credential-less routes, past their credential: the fuzz user's e-mail and password,
     // a live upload token for a PENDING image, a download token for the kept asset.
     ...only("POST /auth/login", { "body.email": capabilities.email, "body.password": capabilities.password }),
@@ -211,7 +212,7 @@ async function inStates(token, workspace) {
   const reviewAccount = await call("POST", "/social-accounts", { workspaceId: review.id, platform: "X", handle: "@fuzzreview" }, token);
   const awaiting = [];
   for (const n of [1, 2]) {
-    awaiting.push((await call("POST", "/posts", { content: `Fuzz awaiting ${n}`, targets: [{ accountId: reviewAccount.id }], scheduledFor: later }, token)).id);
+    awaiting.push(await call("POST", "/posts", { content: `Fuzz awaiting ${n}`, targets: [{ accountId: reviewAccount.id }], scheduledFor: later }, token));
   }
   return { member: await joined("member"), leaver: await joined("leaver"), scheduled: scheduled.id, review: review.id, awaiting };
 }

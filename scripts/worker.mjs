@@ -84,7 +84,7 @@ export function miniflareOptions({ bindings = {}, worker = {}, ...shared } = {})
 /**
  * Direct access to the local storage the worker uses, shaped like the bindings' own API
  * (`db.prepare(sql).bind(...).first()/all()/run()`, `db.batch`, `kv.get/list`,
- * `bucket.get/head/list`), every call one async request to the storage probe.
+ * `bucket.get/head/put/list`), every call one async request to the storage probe.
  */
 export class Storage {
   constructor(mf) {
@@ -132,6 +132,7 @@ export class Storage {
         return { ...obj, arrayBuffer: async () => body };
       },
       head: (key) => call("r2/head", { key }),
+      put: (key, bytes, httpMetadata = {}) => call("r2/put", { key, base64: Buffer.from(bytes).toString("base64"), httpMetadata }),
       list: (options = {}) => call("r2/list", { options }),
     };
   }

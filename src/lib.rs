@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod cleanup;
 pub mod ctx;
 pub mod domain;
 pub mod http;
@@ -15,8 +16,9 @@ pub mod ratelimit;
 pub mod scope;
 pub mod seal;
 pub mod store;
+pub mod timing;
 
-use worker::{event, Context, Env, Response};
+use worker::{event, Context, Env, Response, ScheduleContext, ScheduledEvent};
 
 use crate::ctx::Ctx;
 use crate::http::incoming::Incoming;
@@ -48,4 +50,11 @@ async fn fetch(raw: web_sys::Request, env: Env, wait: Context) -> worker::Result
         },
     };
     Ok(finish(&ctx, result))
+}
+
+/// The cron trigger: each sweep is one line, in its own module.
+#[event(scheduled)]
+async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let at = crate::domain::time::Timestamp::from_millis(event.schedule() as i64);
+    cleanup::sweep(&env, at).await;
 }

@@ -239,15 +239,17 @@ describe("media: the local-mode upload flow end to end", () => {
     assert.equal((await mediaRow(app, m.id)).object_key, key);
     assert.equal(await objectExists(app, key), false);
 
-    // 2. PUT with exactly the returned headers (and the body's length, as any client sends it)
+    // 2. PUT with exactly the returned headers (and the body's length, as any client sends it):
+    // the bytes land at the staging key; the asset's own key is written only by complete.
     const up = await app.request(pre.body.method, pre.body.uploadUrl, {
       headers: { ...pre.body.headers, "Content-Length": String(bytes.length) },
       body: bytes,
     });
     assert.equal(up.status, 200, up.text);
-    const stored = await object(app, key);
+    const stored = await object(app, `staging/${key}`);
     assert.deepEqual(stored.bytes, bytes);
     assert.equal(stored.contentType, "image/png");
+    assert.equal(await objectExists(app, key), false);
     assert.equal((await mediaRow(app, m.id)).status, "PENDING");
 
     // 3. complete: READY with the real size
@@ -257,6 +259,8 @@ describe("media: the local-mode upload flow end to end", () => {
     assert.equal(done.body.status, "READY");
     assert.equal(done.body.bytes, 4096);
     assert.equal(done.body.contentType, "image/png");
+    assert.deepEqual((await object(app, key)).bytes, bytes, "copied to the asset's own key");
+    assert.equal(await objectExists(app, `staging/${key}`), false, "and the staged upload gone");
 
     // 4. read it back, with a short-lived download URL
     const got = await app.get(`/media/${m.id}`, { token });
@@ -394,7 +398,7 @@ describe("POST /media/presign", () => {
     assert.ok(!/[\\/]/.test(name) && !name.startsWith("."), name);
     const bytes = png(100);
     assert.equal((await put(app, pre, bytes)).status, 200);
-    assert.deepEqual(await keysOf(app, p.ws1.id), [`${p.ws1.id}/${pre.mediaAsset.id}/passwd`]);
+    assert.deepEqual(await keysOf(app, `staging/${p.ws1.id}`), [`staging/${p.ws1.id}/${pre.mediaAsset.id}/passwd`]);
     const windows = await presign(app, p.session, p.ws1.id, { filename: "..\\..\\win dows\\my photo.png" });
     assert.equal(windows.mediaAsset.filename, "my-photo.png");
   });
@@ -491,7 +495,7 @@ describe("PUT /media/{id}/upload", () => {
     assert.equal((await put(app, pre, png(500))).status, 200);
     const second = png(700);
     assert.equal((await put(app, pre, second)).status, 200);
-    const key = `${p.ws1.id}/${pre.mediaAsset.id}/logo.png`;
+    const key = `staging/${p.ws1.id}/${pre.mediaAsset.id}/logo.png`;
     assert.deepEqual((await object(app, key)).bytes, second);
   });
 
@@ -699,9 +703,10 @@ describe("POST /media/{id}/complete", () => {
     const key = `${p.ws1.id}/${pre.mediaAsset.id}/logo.png`;
     // The PUT checks only the header; the bytes are a PDF.
     assert.equal((await put(app, pre, pdf(1500))).status, 200);
-    assert.equal(await objectExists(app, key), true);
+    assert.equal(await objectExists(app, `staging/${key}`), true);
     const res = await app.post(`/media/${pre.mediaAsset.id}/complete`, undefined, { token: p.session });
     assertField(res, "contentType");
+    assert.equal(await objectExists(app, `staging/${key}`), false);
     assert.equal(await objectExists(app, key), false);
     const row = await mediaRow(app, pre.mediaAsset.id);
     assert.equal(row.status, "PENDING");
@@ -716,6 +721,7 @@ describe("POST /media/{id}/complete", () => {
     assert.equal((await put(app, pre, jpeg(800))).status, 200);
     assertField(await app.post(`/media/${pre.mediaAsset.id}/complete`, undefined, { token: p.session }), "contentType");
     assert.equal(await objectExists(app, `${p.ws1.id}/${pre.mediaAsset.id}/logo.png`), false);
+    assert.equal(await objectExists(app, `staging/${p.ws1.id}/${pre.mediaAsset.id}/logo.png`), false);
   });
 
   test("completing twice is 200 both times, with the same READY asset", async () => {

@@ -8,7 +8,7 @@
 import { WorkerEntrypoint } from "cloudflare:workers";
 import RustWorker from "../build/index.js";
 
-// The rate limiter's Durable Object class (src/ratelimit.rs), bound as RATE_LIMITER.
+// The rate limiter's Durable Object class (src/ratelimit/), bound as RATE_LIMITER.
 export { RateLimiter } from "../build/index.js";
 
 const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -58,5 +58,10 @@ export default class extends WorkerEntrypoint {
     } finally {
       inFlight.delete(fail);
     }
+  }
+
+  // The cron trigger (wrangler.toml `[triggers]`): the sweeps of src/lib.rs `scheduled`.
+  async scheduled(controller) {
+    return new RustWorker(this.ctx, this.env).scheduled(controller);
   }
 }

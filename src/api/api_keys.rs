@@ -164,10 +164,10 @@ async fn revoke(
     only_in: Option<&WorkspaceId>,
 ) -> Result<Reply, ApiError> {
     let key = KeyId::parse(key).map_err(|_| ApiError::NotFound)?;
-    let hash = store::revoke(&ctx.db, owner, &key, only_in, &ctx.now().to_rfc3339())
+    let bumps = store::revoke(&ctx.db, owner, &key, only_in, &ctx.now().to_rfc3339())
         .await?
         .ok_or(ApiError::NotFound)?;
-    cache::invalidate_hash(ctx, &hash).await?;
+    cache::publish(ctx, &bumps).await;
     Ok(Reply::no_content())
 }
 

@@ -175,7 +175,10 @@ pub async fn logout(ctx: &Ctx, p: &Principal) -> Result<Reply, ApiError> {
     Ok(Reply::no_content())
 }
 
+/// Deletes the session and bumps its user's epoch in one batch, then publishes the bump, so no
+/// cached copy of the session outlives it.
 async fn end_session(ctx: &Ctx, credential: &Credential) -> Result<(), ApiError> {
-    users::revoke_session(&ctx.db, credential.hash.as_str(), &ctx.now().to_rfc3339()).await?;
-    cache::invalidate_hash(ctx, &credential.hash).await
+    let bumps = users::revoke_session(&ctx.db, credential.hash.as_str()).await?;
+    cache::publish(ctx, &bumps).await;
+    Ok(())
 }

@@ -19,13 +19,15 @@ use principal::Principal;
 pub async fn authenticate(ctx: &Ctx) -> Result<Rc<Principal>, ApiError> {
     let credential = presented(ctx)?;
     let principal = cache::principal(ctx, &credential).await?;
-    // Charged after resolution, so the bucket is the credential's own; an unresolved credential
-    // was already charged to the client IP before any KV or D1 read (in `cache::principal`).
+    // Charged after resolution, to the owner's bucket for this kind of credential (shared by all
+    // their keys, or all their sessions); an unresolved credential was already charged to the
+    // client IP before any KV or D1 read (in `cache::principal`).
+    let user = principal.user_id.as_str();
     ratelimit::check(
         ctx,
         match principal.kind {
-            CredentialKind::ApiKey => Bucket::Key(credential.hash.as_str()),
-            CredentialKind::Session => Bucket::Session(credential.hash.as_str()),
+            CredentialKind::ApiKey => Bucket::UserKeys(user),
+            CredentialKind::Session => Bucket::UserSessions(user),
         },
     )
     .await?;

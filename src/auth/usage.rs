@@ -6,8 +6,9 @@ use std::collections::HashMap;
 
 use super::credential::CredentialKind;
 use super::principal::Principal;
-use crate::ctx::{now_ms, Ctx, DB};
+use crate::ctx::{Ctx, DB};
 use crate::domain::time::Timestamp;
+use crate::timing::now_ms;
 
 pub const TOUCH_EVERY_MS: f64 = 60_000.0;
 

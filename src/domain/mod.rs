@@ -4,8 +4,10 @@
 
 pub mod capability;
 pub mod cookie;
+pub mod etag;
 pub mod ids;
 pub mod media;
+pub mod percent;
 pub mod platform;
 pub mod post_state;
 pub mod roles;

@@ -70,6 +70,9 @@ pub struct Checked {
     pub fingerprint: String,
 }
 
+/// A JSON body being read field by field; `finish` refuses unknown fields and reports every
+/// problem at once.
+#[must_use = "a body is checked only by `finish`"]
 pub struct Fields {
     fingerprint: String,
     map: Map<String, Value>,

@@ -62,6 +62,14 @@ pub enum ApiError {
     SlugTaken,
     AlreadyMember,
     LastOwner,
+    /// The request must name the version it acts on (`If-Match`), and did not.
+    PreconditionRequired,
+    /// The version the request named is not the current one.
+    StaleRevision,
+    /// The user already holds the most live API keys allowed.
+    KeyLimitReached {
+        limit: u64,
+    },
     /// Over a rate limit; retry after this many milliseconds.
     RateLimited {
         retry_after_ms: u64,
@@ -102,6 +110,9 @@ impl ApiError {
             ApiError::SlugTaken => "SLUG_TAKEN",
             ApiError::AlreadyMember => "ALREADY_MEMBER",
             ApiError::LastOwner => "LAST_OWNER",
+            ApiError::PreconditionRequired => "PRECONDITION_REQUIRED",
+            ApiError::StaleRevision => "STALE_REVISION",
+            ApiError::KeyLimitReached { .. } => "KEY_LIMIT_REACHED",
             ApiError::RateLimited { .. } => "RATE_LIMITED",
             ApiError::Internal(_) => "INTERNAL",
         }
@@ -129,7 +140,10 @@ impl ApiError {
             | ApiError::InvalidState { .. }
             | ApiError::ChannelAlreadyConnected
             | ApiError::IdempotencyKeyReused
-            | ApiError::IdempotencyKeyInUse => 409,
+            | ApiError::IdempotencyKeyInUse
+            | ApiError::StaleRevision
+            | ApiError::KeyLimitReached { .. } => 409,
+            ApiError::PreconditionRequired => 428,
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::UnsupportedMediaType => 415,
             ApiError::UploadIncomplete | ApiError::FolderNotEmpty => 409,
@@ -173,6 +187,9 @@ impl ApiError {
             ApiError::SlugTaken => "That slug is taken.".into(),
             ApiError::AlreadyMember => "That user is already a member of this workspace.".into(),
             ApiError::LastOwner => "A workspace must keep at least one OWNER.".into(),
+            ApiError::PreconditionRequired => "Name the revision you reviewed: `If-Match: \"<revision>\"`, the post's `ETag` (or its `revision` field) as you read it.".into(),
+            ApiError::StaleRevision => "The post has changed since the revision you named: read it again and review the current version.".into(),
+            ApiError::KeyLimitReached { limit } => format!("This user already holds {limit} live API keys, the most allowed; revoke one first."),
             ApiError::RateLimited { .. } => "Too many requests: wait for `Retry-After` seconds (see the `RateLimit` header).".into(),
             ApiError::Internal(_) => "Something went wrong on our side. Quote the requestId if you contact us.".into(),
         }
@@ -226,6 +243,9 @@ pub const ALL_CODES: &[&str] = &[
     "SLUG_TAKEN",
     "ALREADY_MEMBER",
     "LAST_OWNER",
+    "PRECONDITION_REQUIRED",
+    "STALE_REVISION",
+    "KEY_LIMIT_REACHED",
     "RATE_LIMITED",
     "INTERNAL",
 ];
@@ -269,6 +289,9 @@ mod tests {
             ApiError::SlugTaken,
             ApiError::AlreadyMember,
             ApiError::LastOwner,
+            ApiError::PreconditionRequired,
+            ApiError::StaleRevision,
+            ApiError::KeyLimitReached { limit: 100 },
             ApiError::RateLimited { retry_after_ms: 1 },
             ApiError::Internal("secret detail".into()),
         ]

@@ -2,6 +2,7 @@
 //! `Link: <…>; rel="next"` header out. Never OFFSET.
 
 use super::error::ApiError;
+use crate::domain::percent::encode;
 use crate::domain::time::Timestamp;
 
 pub const DEFAULT_LIMIT: usize = 50;
@@ -94,19 +95,6 @@ pub fn next_link(origin: &str, path: &str, query: &[(String, String)], next: &Cu
         .collect();
     parts.push(format!("cursor={}", next.encode()));
     format!("<{origin}{path}?{}>; rel=\"next\"", parts.join("&"))
-}
-
-/// Percent-encodes everything but RFC 3986's unreserved characters.
-pub fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use super::error::ApiError;
 use crate::ctx::Ctx;
 
 /// A successful answer, before the common headers are added.
+#[must_use]
 pub struct Reply {
     status: u16,
     body: Option<String>,
@@ -62,7 +63,6 @@ impl Reply {
     }
 
     /// The same answer under another status (a JSON-RPC error travels under 4xx).
-    #[must_use]
     pub fn with_status(mut self, status: u16) -> Reply {
         self.status = status;
         self
@@ -123,18 +123,6 @@ impl Reply {
     }
 }
 
-/// What the log line says about the request beyond method and status.
-#[derive(Debug, Default)]
-pub struct LogFields {
-    pub route: &'static str,
-    pub principal: Option<&'static str>,
-    pub workspaces: usize,
-    /// The MCP tool a `POST /mcp` called, and its error code and cause if it was refused
-    /// (the HTTP status of the POST is 200 either way).
-    pub tool: Option<&'static str>,
-    pub tool_error: Option<(&'static str, Option<String>)>,
-}
-
 /// The error envelope (API.md §5). Serialized from a struct, in field order, with the
 /// variant's extra field only when it has one.
 #[derive(Serialize)]
@@ -191,7 +179,7 @@ pub fn finish(ctx: &Ctx, result: Result<Reply, ApiError>) -> Response {
             if let ApiError::RateLimited { retry_after_ms } = &e {
                 r.headers.push((
                     "Retry-After",
-                    crate::ratelimit::retry_after_s(*retry_after_ms as i64).to_string(),
+                    crate::ratelimit::rules::retry_after_s(*retry_after_ms as i64).to_string(),
                 ));
             }
             (r, Some(e))

@@ -11,9 +11,9 @@ use super::catalog::{Tool, TOOLS};
 use crate::api;
 use crate::auth::principal::Principal;
 use crate::ctx::Ctx;
+use crate::domain::percent::encode;
 use crate::http::error::ApiError;
 use crate::http::incoming::Incoming;
-use crate::http::page::encode;
 use crate::http::respond::{envelope, Reply};
 use crate::http::router::{self, BASE};
 
