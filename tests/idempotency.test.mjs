@@ -331,25 +331,27 @@ describe("Idempotency-Key on POST /workspaces", () => {
     assert.equal(ok.headers.get("idempotent-replayed"), null);
   });
 
-  test("a session and a full key of the same user with the same key create two workspaces", async () => {
+  test("a session and a full key of the same user with the same key create two folders", async () => {
     const p = await app.personas();
     const key = idemKey();
-    const body = { name: unique("Twice ") };
-    const a = await app.post("/workspaces", { ...body, slug: unique("a") }, withKey(key, p.session));
-    const b = await app.post("/workspaces", { ...body, slug: unique("b") }, withKey(key, p.fullKey));
+    const body = { workspaceId: p.ws1.id, name: unique("Twice ") };
+    const a = await app.post("/media/folders", body, withKey(key, p.session));
+    const b = await app.post("/media/folders", body, withKey(key, p.fullKey));
     assert.equal(a.status, 201, a.text);
     assert.equal(b.status, 201, b.text);
     assert.notEqual(a.body.id, b.body.id);
   });
 
   describe("auth", () => {
-    test("a scoped key with an Idempotency-Key is 403 WORKSPACE_FORBIDDEN with no d1 and nothing stored", async () => {
+    test("an API key with an Idempotency-Key is 403 SESSION_REQUIRED with no d1 and nothing stored", async () => {
       const p = await app.personas();
-      await warm(p.scopedKey);
+      await warm(p.fullKey, p.scopedKey);
       const before = await counts();
-      const res = await app.post("/workspaces", { name: unique("Scoped ") }, withKey(idemKey(), p.scopedKey));
-      assertError(res, 403, "WORKSPACE_FORBIDDEN");
-      assertNoD1(res);
+      for (const token of [p.fullKey, p.scopedKey]) {
+        const res = await app.post("/workspaces", { name: unique("Keyed ") }, withKey(idemKey(), token));
+        assertError(res, 403, "SESSION_REQUIRED");
+        assertNoD1(res);
+      }
       assert.deepEqual(await counts(), before);
     });
 
