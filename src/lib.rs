@@ -6,8 +6,10 @@
 pub mod api;
 pub mod auth;
 pub mod ctx;
+pub mod deployment;
 pub mod domain;
 pub mod http;
+pub mod idempotency_sweep;
 pub mod net;
 pub mod openapi;
 pub mod ratelimit;
@@ -15,7 +17,7 @@ pub mod scope;
 pub mod seal;
 pub mod store;
 
-use worker::{event, Context, Env, Response};
+use worker::{event, Context, Env, Response, ScheduleContext, ScheduledEvent};
 
 use crate::ctx::Ctx;
 use crate::http::incoming::Incoming;
@@ -31,6 +33,10 @@ async fn fetch(raw: web_sys::Request, env: Env, wait: Context) -> worker::Result
         Ok(ctx) => ctx,
         Err(e) => return Ok(respond::early_failure(&format!("request context: {e:?}"))),
     };
+    // In production, secrets still at their development values refuse every request.
+    if let Err(e) = deployment::check(&ctx.env) {
+        return Ok(finish(&ctx, Err(e)));
+    }
     // Tests pin what a panic looks like from outside; this route exists only when the
     // deployment sets ENABLE_PANIC_ROUTE=1 (the black-box suite does, wrangler.toml does not).
     if ctx.path == "/api/v1/__test/panic" && ctx.var("ENABLE_PANIC_ROUTE").as_deref() == Some("1") {
@@ -44,4 +50,10 @@ async fn fetch(raw: web_sys::Request, env: Env, wait: Context) -> worker::Result
         Err(e) => Err(e),
     };
     Ok(finish(&ctx, result))
+}
+
+/// Cron work (wrangler.toml `[triggers]`): each job logs its own line.
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    idempotency_sweep::sweep(&env).await;
 }

@@ -459,10 +459,19 @@ fn json_value() -> impl Strategy<Value = Value> {
         any::<bool>().prop_map(Value::from),
         any::<i64>().prop_map(Value::from),
         any::<f64>().prop_map(Value::from),
-        prop_oneof![Just(1e300), Just(-0.0), Just(2048.0), Just(9_007_199_254_740_993.0)]
-            .prop_map(Value::from),
-        hostile_or(prop_oneof![rfc3339(), any_id(), Just(String::from("image/png"))])
-            .prop_map(Value::from),
+        prop_oneof![
+            Just(1e300),
+            Just(-0.0),
+            Just(2048.0),
+            Just(9_007_199_254_740_993.0)
+        ]
+        .prop_map(Value::from),
+        hostile_or(prop_oneof![
+            rfc3339(),
+            any_id(),
+            Just(String::from("image/png"))
+        ])
+        .prop_map(Value::from),
     ];
     leaf.prop_recursive(4, 48, 6, |inner| {
         prop_oneof![

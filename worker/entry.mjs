@@ -59,4 +59,9 @@ export default class extends WorkerEntrypoint {
       inFlight.delete(fail);
     }
   }
+
+  // Cron triggers (wrangler.toml): the Rust `scheduled` handler; each job logs its own line.
+  async scheduled(controller) {
+    await new RustWorker(this.ctx, this.env).scheduled(controller);
+  }
 }

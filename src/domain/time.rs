@@ -336,7 +336,13 @@ mod tests {
 
     #[test]
     fn arithmetic_saturates() {
-        assert_eq!(Timestamp::from_millis(i64::MAX).plus_millis(1).millis(), i64::MAX);
-        assert_eq!(Timestamp::from_millis(i64::MIN).plus_millis(-1).millis(), i64::MIN);
+        assert_eq!(
+            Timestamp::from_millis(i64::MAX).plus_millis(1).millis(),
+            i64::MAX
+        );
+        assert_eq!(
+            Timestamp::from_millis(i64::MIN).plus_millis(-1).millis(),
+            i64::MIN
+        );
     }
 }
