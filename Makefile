@@ -18,14 +18,14 @@ export WASM_OPT_BIN := $(CURDIR)/node_modules/.bin/wasm-opt
 # Rate limits from the environment, when set: `RATE_LIMIT_PER_MINUTE=5 make dev`.
 DEV_VARS := $(foreach v,RATE_LIMIT_PER_MINUTE RATE_LIMIT_PER_15_MINUTES,$(if $(value $(v)),--var $(v):$(value $(v))))
 
-.PHONY: dev test build setup tools lint unit blackbox fuzz fuzz-bounded seed clean
+.PHONY: dev test build setup tools lint unit wasm-test blackbox fuzz fuzz-bounded seed clean
 
 dev: build
 	npx wrangler d1 migrations apply postbridge --local
 	node scripts/seed.mjs
 	npx wrangler dev --ip 127.0.0.1 --port 8787 $(DEV_VARS)
 
-test: build lint unit blackbox fuzz-bounded
+test: build lint unit wasm-test blackbox fuzz-bounded
 
 setup: tools node_modules/.installed
 
@@ -47,6 +47,13 @@ lint:
 
 unit:
 	cargo test
+
+# The code that only runs in wasm (src/wasm_tests.rs: Web Crypto, JS dates, D1 row decoding),
+# compiled for wasm32 and run under Node by wasm-bindgen-test-runner, which comes with
+# wasm-bindgen-cli (`tools`). No debug info: it only slows the first build of the dependencies.
+wasm-test: setup
+	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner CARGO_PROFILE_TEST_DEBUG=0 \
+		cargo test --target wasm32-unknown-unknown --lib
 
 # Every black-box file starts its own Miniflare against the one artefact in build/.
 blackbox:

@@ -16,6 +16,8 @@ pub mod ratelimit;
 pub mod scope;
 pub mod seal;
 pub mod store;
+#[cfg(all(test, target_arch = "wasm32"))]
+mod wasm_tests;
 
 use worker::{event, Context, Env, Response, ScheduleContext, ScheduledEvent};
 
