@@ -10,6 +10,9 @@
 //!
 //! The seed is fixed, so `make test` runs the same cases every time; `PROPTEST_RNG_SEED=<n>`
 //! and `PROPTEST_CASES=<n>` explore further.
+//!
+//! Native only (proptest is a native dev-dependency); the wasm-only code has src/wasm_tests.rs.
+#![cfg(not(target_arch = "wasm32"))]
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
