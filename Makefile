@@ -20,14 +20,14 @@ export WASM_OPT_BIN := $(CURDIR)/node_modules/.bin/wasm-opt
 # Rate limits from the environment, when set: `RATE_LIMIT_PER_MINUTE=5 make dev`.
 DEV_VARS := $(foreach v,RATE_LIMIT_PER_MINUTE RATE_LIMIT_PER_15_MINUTES,$(if $(value $(v)),--var $(v):$(value $(v))))
 
-.PHONY: dev test build setup tools lint unit blackbox fuzz fuzz-bounded seed clean deploy deploy-check
+.PHONY: dev test build setup tools lint unit wasm-test blackbox fuzz fuzz-bounded seed clean deploy deploy-check
 
 dev: build
 	npx wrangler d1 migrations apply postbridge --local
 	node scripts/seed.mjs
 	npx wrangler dev --ip 127.0.0.1 --port 8787 $(DEV_VARS)
 
-test: build lint unit blackbox fuzz-bounded deploy-check
+test: build lint unit wasm-test blackbox fuzz-bounded deploy-check
 
 setup: tools node_modules/.installed
 
@@ -65,6 +65,7 @@ test: browser
 lint:
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
+	cargo clippy --target wasm32-unknown-unknown --lib --tests -- -D warnings
 
 unit:
 	cargo test
@@ -78,6 +79,13 @@ $(MCP_PY):
 	python3 -m venv .venv
 	.venv/bin/pip install --quiet --disable-pip-version-check mcp==$(MCP_PY_VERSION)
 	touch $@
+
+# The code that only runs in wasm (src/wasm_tests.rs: Web Crypto, JS dates, D1 row decoding),
+# compiled for wasm32 and run under Node by wasm-bindgen-test-runner, which comes with
+# wasm-bindgen-cli (`tools`). No debug info: it only slows the first build of the dependencies.
+wasm-test: setup
+	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner CARGO_PROFILE_TEST_DEBUG=0 \
+		cargo test --target wasm32-unknown-unknown --lib
 
 # Every black-box file starts its own Miniflare against the one artefact in build/.
 blackbox: $(MCP_PY)

@@ -25,6 +25,11 @@
 //   logout   POST /auth/logout alone, with a session of its own: the first request ends it,
 //            the rest must be 401.
 //
+// Times and cursors come from scripts/fuzz_hooks.py: every `date-time` is drawn from valid times
+// at any offset, the edges of the accepted range and valid times with one character replaced or
+// inserted (non-ASCII, controls), and `cursor` is sometimes the hex of such a time and an id.
+// Without them no generated value reached the timestamp parser past its shape check.
+//
 // The worker's outbound fetch (URL ingest) is answered here with a small PNG, as in the
 // black-box suite: a fuzz run touches no network, and a 502 means the worker's bug, not the
 // sandbox's. Worker log lines go to .schemathesis/worker.log. Miniflare is driven from this
@@ -63,6 +68,9 @@ const CHECKS = [
   "use_after_free",
   "ensure_resource_availability",
 ].join(",");
+// Hostile times (valid at any offset, at the edges of the range, and with one character changed)
+// for every `date-time`, and forged cursors: Schemathesis alone never sends either (issue 11).
+const HOOKS = path.join(root, "scripts/fuzz_hooks.py");
 const outDir = path.join(root, ".schemathesis");
 fs.mkdirSync(outDir, { recursive: true });
 const logFd = fs.openSync(path.join(outDir, "worker.log"), "w");
@@ -122,7 +130,7 @@ function schemathesis(name, credential, { config, include = [], exclude = [], ph
   ];
   console.log(`\n=== fuzz pass "${name}" ===`);
   return new Promise((resolve) => {
-    const st = spawn(path.join(root, ".venv/bin/st"), args, { stdio: "inherit" });
+    const st = spawn(path.join(root, ".venv/bin/st"), args, { stdio: "inherit", env: { ...process.env, SCHEMATHESIS_HOOKS: HOOKS } });
     st.on("error", (e) => (console.error(e.message), resolve(1)));
     st.on("exit", (code, signal) => resolve(code ?? (signal ? 1 : 0)));
   });

@@ -7,8 +7,10 @@ pub mod api;
 pub mod auth;
 pub mod cleanup;
 pub mod ctx;
+pub mod deployment;
 pub mod domain;
 pub mod http;
+pub mod idempotency_sweep;
 pub mod mcp;
 pub mod net;
 pub mod openapi;
@@ -17,6 +19,8 @@ pub mod scope;
 pub mod seal;
 pub mod store;
 pub mod timing;
+#[cfg(all(test, target_arch = "wasm32"))]
+mod wasm_tests;
 
 use worker::{event, Context, Env, Response, ScheduleContext, ScheduledEvent};
 
@@ -34,6 +38,10 @@ async fn fetch(raw: web_sys::Request, env: Env, wait: Context) -> worker::Result
         Ok(ctx) => ctx,
         Err(e) => return Ok(respond::early_failure(&format!("request context: {e:?}"))),
     };
+    // In production, secrets still at their development values refuse every request.
+    if let Err(e) = deployment::check(&ctx.env) {
+        return Ok(finish(&ctx, Err(e)));
+    }
     // Tests pin what a panic looks like from outside; this route exists only when the
     // deployment sets ENABLE_PANIC_ROUTE=1 (the black-box suite does, wrangler.toml does not).
     if ctx.path == "/api/v1/__test/panic" && ctx.var("ENABLE_PANIC_ROUTE").as_deref() == Some("1") {
@@ -52,9 +60,11 @@ async fn fetch(raw: web_sys::Request, env: Env, wait: Context) -> worker::Result
     Ok(finish(&ctx, result))
 }
 
-/// The cron trigger: each sweep is one line, in its own module.
+/// The cron trigger (wrangler.toml `[triggers]`): each sweep is one line, in its own module,
+/// and logs its own line.
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let at = crate::domain::time::Timestamp::from_millis(event.schedule() as i64);
     cleanup::sweep(&env, at).await;
+    idempotency_sweep::sweep(&env).await;
 }

@@ -27,6 +27,19 @@ pub async fn seal(
     plaintext: &[u8],
     additional_data: &str,
 ) -> Result<String, ApiError> {
+    let mut nonce = [0u8; 12];
+    getrandom::fill(&mut nonce).map_err(|e| ApiError::Internal(format!("nonce: {e}")))?;
+    seal_with_nonce(key, &nonce, plaintext, additional_data.as_bytes()).await
+}
+
+/// [`seal`] with a given nonce: the deterministic core, for known-answer tests. A nonce must
+/// never be used twice with one key.
+pub(crate) async fn seal_with_nonce(
+    key: &[u8; 32],
+    nonce: &[u8; 12],
+    plaintext: &[u8],
+    additional_data: &[u8],
+) -> Result<String, ApiError> {
     let crypto: web_sys::Crypto = Reflect::get(&js_sys::global(), &"crypto".into())
         .map_err(internal("crypto global"))?
         .unchecked_into();
@@ -45,16 +58,11 @@ pub async fn seal(
         .await
         .map_err(internal("aes import"))?
         .unchecked_into();
-    let mut nonce = [0u8; 12];
-    getrandom::fill(&mut nonce).map_err(|e| ApiError::Internal(format!("nonce: {e}")))?;
     let params = Object::new();
     for (k, v) in [
         ("name", JsValue::from_str("AES-GCM")),
         ("iv", Uint8Array::from(&nonce[..]).into()),
-        (
-            "additionalData",
-            Uint8Array::from(additional_data.as_bytes()).into(),
-        ),
+        ("additionalData", Uint8Array::from(additional_data).into()),
     ] {
         Reflect::set(&params, &k.into(), &v).map_err(internal("aes params"))?;
     }

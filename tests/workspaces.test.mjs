@@ -262,17 +262,16 @@ describe("POST /workspaces", () => {
     assert.equal(stored.created_by, owner.user.id);
   });
 
-  test("a full-access key creates a workspace and reaches it on its next request", async () => {
+  test("a workspace created by a session is reached by the owner's full-access key on its next request", async () => {
     const p = await app.personas();
     await warm(p.fullKey);
-    const res = await app.post("/workspaces", { name: unique("Keyed ") }, { token: p.fullKey });
+    const res = await app.post("/workspaces", { name: unique("Later ") }, { token: p.session });
     assert.equal(res.status, 201, res.text);
     assert.equal(res.headers.get("location"), `/api/v1/workspaces/${res.body.id}`);
     assert.equal(res.body.membership.role, "OWNER");
-    assert.equal(await app.count("memberships", "workspace_id = ? AND user_id = ? AND role = 'OWNER'", res.body.id, p.owner.user.id), 1);
     const got = await app.get(`/workspaces/${res.body.id}`, { token: p.fullKey });
     assert.equal(got.status, 200, got.text);
-    const list = await app.get("/workspaces", { token: p.session });
+    const list = await app.get("/workspaces", { token: p.fullKey });
     assert.deepEqual(list.body.map((w) => w.id), [p.ws1.id, p.ws2.id, res.body.id]);
   });
 
@@ -350,14 +349,20 @@ describe("POST /workspaces", () => {
   });
 
   describe("auth", () => {
-    test("a scoped key cannot create a workspace: 403 WORKSPACE_FORBIDDEN, nothing written", async () => {
+    test("an API key cannot create a workspace, full or scoped: 403 SESSION_REQUIRED before storage, nothing written", async () => {
       const p = await app.personas();
-      await warm(p.scopedKey);
+      await warm(p.fullKey, p.scopedKey);
       const workspaces = await app.count("workspaces");
       const memberships = await app.count("memberships");
-      const res = await app.post("/workspaces", { name: unique("Scoped ") }, { token: p.scopedKey });
-      assertError(res, 403, "WORKSPACE_FORBIDDEN");
-      assertNoD1(res);
+      for (const token of [p.fullKey, p.scopedKey]) {
+        const res = await app.post("/workspaces", { name: unique("Keyed ") }, { token });
+        assertError(res, 403, "SESSION_REQUIRED");
+        assertNoD1(res);
+        // Decided before the body is read: an invalid body gets the same answer.
+        const invalid = await app.post("/workspaces", { name: "" , color: "red" }, { token });
+        assertError(invalid, 403, "SESSION_REQUIRED");
+        assertNoD1(invalid);
+      }
       assert.equal(await app.count("workspaces"), workspaces);
       assert.equal(await app.count("memberships"), memberships);
     });

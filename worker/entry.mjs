@@ -60,8 +60,8 @@ export default class extends WorkerEntrypoint {
     }
   }
 
-  // The cron trigger (wrangler.toml `[triggers]`): the sweeps of src/lib.rs `scheduled`.
+  // Cron triggers (wrangler.toml): the Rust `scheduled` handler; each job logs its own line.
   async scheduled(controller) {
-    return new RustWorker(this.ctx, this.env).scheduled(controller);
+    await new RustWorker(this.ctx, this.env).scheduled(controller);
   }
 }

@@ -32,13 +32,7 @@ const MAX_ALLOW_LIST: usize = 100;
 
 fn expiry(ctx: &Ctx, f: &mut Fields) -> Option<Timestamp> {
     let now = ctx.now();
-    f.optional("expiresAt", |s| {
-        let t = Timestamp::parse(s)?;
-        if t <= now {
-            return Err(DomainError::new("must be in the future"));
-        }
-        Ok(t)
-    })
+    f.optional("expiresAt", |s| Timestamp::parse_ahead(s, now))
 }
 
 async fn mint(

@@ -52,14 +52,9 @@ fn read_targets(f: &mut Fields) -> (bool, bool, Option<Vec<TargetInput>>) {
     (has_p, has_t, platforms.or(targets))
 }
 
+/// `scheduledFor`: in the future, and within the horizon (`Timestamp::parse_ahead`).
 fn future(now: Timestamp) -> impl Fn(&str) -> Result<Timestamp, DomainError> {
-    move |s| {
-        let t = Timestamp::parse(s)?;
-        if t <= now {
-            return Err(DomainError::new("must be in the future"));
-        }
-        Ok(t)
-    }
+    move |s| Timestamp::parse_ahead(s, now)
 }
 
 /// Everything that can be checked without storage: one workspace for all accounts, no account

@@ -102,6 +102,13 @@ impl Reply {
         self.status
     }
 
+    /// Whether this is a stored response replayed for a repeated Idempotency-Key.
+    pub fn is_replay(&self) -> bool {
+        self.headers
+            .iter()
+            .any(|(k, _)| *k == "Idempotent-Replayed")
+    }
+
     pub fn body(&self) -> Option<&str> {
         self.body.as_deref()
     }

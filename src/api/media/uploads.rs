@@ -10,7 +10,7 @@ use super::objects::{content_disposition, peek, put_exact, staging_key, PutError
 use super::{
     authorize, bucket, folder_id, required_workspace, same_workspace_folder, URL_TTL_SECONDS,
 };
-use crate::api::idempotency::once;
+use crate::api::idempotency::once_storing;
 use crate::auth::principal::Principal;
 use crate::ctx::Ctx;
 use crate::domain::capability::{self, Claims, Purpose};
@@ -149,7 +149,8 @@ pub async fn presign_upload(
         // Fail before writing a row that no URL could ever complete.
         capability_secret(ctx)?;
     }
-    once(ctx, p, &ws, &ok, || async {
+    let max_bytes = bytes.unwrap_or(cap);
+    let reply = once_storing(ctx, p, &ws, &ok, without_upload_url, || async {
         let id = MediaId::generate_in(&ws.get().id);
         let key = object_key(ws.get().id.as_str(), id.as_str(), &filename);
         let row = NewMedia {
@@ -167,26 +168,71 @@ pub async fn presign_upload(
         let view = store::insert(&ctx.db, &ws, row, &ctx.now().to_rfc3339())
             .await?
             .ok_or(ApiError::NotFound)?;
-        let expires = ctx.now().plus_millis(URL_TTL_SECONDS * 1000);
-        let upload_url = signed_url(
-            ctx,
-            &view,
-            Purpose::Upload,
-            media_type.as_str(),
-            bytes.unwrap_or(cap),
-            expires,
-        )?;
-        let location = format!("/api/v1/media/{}", view.id);
-        let body = Presigned {
-            upload_url,
-            method: "PUT",
-            headers: serde_json::json!({ "Content-Type": media_type.as_str() }),
-            expires_at: expires.to_rfc3339(),
-            media_asset: view,
-        };
-        Ok(Reply::json(201, &body)?.header("Location", location))
+        presigned(ctx, view, media_type, max_bytes)
     })
-    .await
+    .await?;
+    if !reply.is_replay() {
+        return Ok(reply);
+    }
+    // The stored copy names the asset but holds no upload URL (a bearer URL is never stored):
+    // sign a fresh one while the asset still waits for its bytes.
+    let id = reply
+        .body()
+        .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok())
+        .and_then(|v| v["mediaAsset"]["id"].as_str().map(MediaId::parse))
+        .and_then(Result::ok)
+        .ok_or_else(|| ApiError::Internal("stored presign names no media asset".into()))?;
+    let view = store::get(&ctx.db, &ws, &id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if view.status != "PENDING" {
+        return Err(ApiError::InvalidState {
+            current: view.status,
+        });
+    }
+    Ok(presigned(ctx, view, media_type, max_bytes)?
+        .header("Idempotent-Replayed", "true".to_owned()))
+}
+
+/// The presign response for a PENDING asset, with an upload URL valid from now.
+fn presigned(
+    ctx: &Ctx,
+    view: MediaView,
+    media_type: MediaType,
+    max_bytes: u64,
+) -> Result<Reply, ApiError> {
+    let expires = ctx.now().plus_millis(URL_TTL_SECONDS * 1000);
+    let upload_url = signed_url(
+        ctx,
+        &view,
+        Purpose::Upload,
+        media_type.as_str(),
+        max_bytes,
+        expires,
+    )?;
+    let location = format!("/api/v1/media/{}", view.id);
+    let body = Presigned {
+        upload_url,
+        method: "PUT",
+        headers: serde_json::json!({ "Content-Type": media_type.as_str() }),
+        expires_at: expires.to_rfc3339(),
+        media_asset: view,
+    };
+    Ok(Reply::json(201, &body)?.header("Location", location))
+}
+
+/// What an idempotent replay of a presign keeps: the response without `uploadUrl` and its
+/// `expiresAt`, which a replay signs afresh.
+fn without_upload_url(body: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(mut m)) => {
+            m.remove("uploadUrl");
+            m.remove("expiresAt");
+            serde_json::Value::Object(m).to_string()
+        }
+        // Never the text itself: it may hold the URL.
+        _ => "{}".to_owned(),
+    }
 }
 
 /// `PUT /media/{id}/upload?token=…`: the local stand-in for R2's presigned PUT. The token is
@@ -400,4 +446,20 @@ pub async fn complete_upload(ctx: &Ctx, p: &Principal, id: &str) -> Result<Reply
 
 fn r2_failed(e: PutError) -> ApiError {
     ApiError::Internal(format!("r2: copy staged upload: {e:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_presign_keeps_the_asset_and_never_the_upload_url() {
+        let sent = r#"{"uploadUrl":"https://a.r2.cloudflarestorage.com/b/k?X-Amz-Signature=abc","method":"PUT","headers":{"Content-Type":"image/png"},"expiresAt":"2026-01-01T00:15:00.000Z","mediaAsset":{"id":"med_x","status":"PENDING"}}"#;
+        let kept: serde_json::Value = serde_json::from_str(&without_upload_url(sent)).unwrap();
+        assert_eq!(
+            kept,
+            serde_json::json!({"method":"PUT","headers":{"Content-Type":"image/png"},"mediaAsset":{"id":"med_x","status":"PENDING"}})
+        );
+        assert_eq!(without_upload_url("not json ?token=v1.upload"), "{}");
+    }
 }
