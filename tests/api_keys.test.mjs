@@ -3,7 +3,7 @@
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
-import { startWorker, assertError, assertNoD1, withoutRequestId, ghostWorkspaceId } from "./helpers.mjs";
+import { startWorker, assertError, assertNoStorage, assertUntouched, withoutRequestId, ghostWorkspaceId } from "./helpers.mjs";
 
 const KEY_SHAPE = /^pb_live_[0-9A-Za-z]{32}$/;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -14,8 +14,8 @@ before(async () => { app = await startWorker(); });
 after(() => app.dispose());
 
 /**
- * Every row that a refusal could have written or changed. `last_used_at` is left out: it is
- * written after the response (waitUntil) by any authenticated request, refused or not.
+ * Every row that a refusal could have written or changed, `last_used_at` included: only a
+ * successful request counts as a use of a key.
  */
 async function snapshot() {
   const all = async (sql) => (await app.db.prepare(sql).all()).results;
@@ -24,9 +24,7 @@ async function snapshot() {
     sessions: await all("SELECT * FROM sessions ORDER BY id"),
     workspaces: await all("SELECT * FROM workspaces ORDER BY id"),
     memberships: await all("SELECT * FROM memberships ORDER BY workspace_id, user_id"),
-    apiKeys: await all(
-      "SELECT id, user_id, name, prefix, key_hash, access, workspace_ids, created_at, expires_at, revoked_at FROM api_keys ORDER BY id",
-    ),
+    apiKeys: await all("SELECT * FROM api_keys ORDER BY id"),
   };
 }
 
@@ -126,7 +124,7 @@ describe("POST /api-keys", () => {
       const before = await snapshot();
       const res = await app.post("/api-keys", { name: "sneaky", access: "scoped", workspaceIds }, { token: session });
       assertError(res, 403, "WORKSPACE_FORBIDDEN");
-      assertNoD1(res);
+      assertNoStorage(res);
       assert.deepEqual(await snapshot(), before);
     }
   });
@@ -341,7 +339,7 @@ describe("auth: API keys cannot manage API keys", () => {
       for (const attempt of attempts) {
         const res = await attempt();
         assertError(res, 403, "SESSION_REQUIRED");
-        assertNoD1(res);
+        assertNoStorage(res);
       }
       assert.deepEqual(await snapshot(), before);
       // Both keys still work.
@@ -350,7 +348,7 @@ describe("auth: API keys cannot manage API keys", () => {
     });
   }
 
-  test("no credential is 401 on every key route, with no d1 and nothing changed", async () => {
+  test("no credential is 401 on every key route, with no storage work and nothing changed", async () => {
     const p = await app.personas();
     const id = (await warm(p.fullKey)).credential.id;
     const before = await snapshot();
@@ -362,7 +360,7 @@ describe("auth: API keys cannot manage API keys", () => {
       await app.delete(`/workspaces/${p.ws1.id}/api-keys/${id}`),
     ]) {
       assertError(res, 401, "UNAUTHORIZED");
-      assertNoD1(res);
+      assertUntouched(res);
     }
     assert.deepEqual(await snapshot(), before);
   });
@@ -409,7 +407,7 @@ describe("POST /workspaces/{id}/api-keys", () => {
     const ghost = await app.post(`/workspaces/${ghostWorkspaceId()}/api-keys`, { name: "sneaky" }, { token: session });
     for (const res of [real, ghost]) {
       assertError(res, 403, "WORKSPACE_FORBIDDEN");
-      assertNoD1(res);
+      assertNoStorage(res);
     }
     assert.equal(withoutRequestId(real.text), withoutRequestId(ghost.text));
     assert.deepEqual(await snapshot(), before);
@@ -470,7 +468,7 @@ describe("DELETE /workspaces/{id}/api-keys/{keyId}", () => {
     const ghost = await app.delete(`/workspaces/${ghostWorkspaceId()}/api-keys/${theirs.id}`, { token: session });
     for (const res of [real, ghost]) {
       assertError(res, 403, "WORKSPACE_FORBIDDEN");
-      assertNoD1(res);
+      assertNoStorage(res);
     }
     assert.equal(withoutRequestId(real.text), withoutRequestId(ghost.text));
     assert.deepEqual(await snapshot(), before);
@@ -479,20 +477,48 @@ describe("DELETE /workspaces/{id}/api-keys/{keyId}", () => {
 });
 
 describe("lastUsedAt", () => {
-  test("becomes set shortly after the key is used", async () => {
+  // The write runs after the response (waitUntil); the harness returns once the request's
+  // waitUntil work has settled, and the storage meter counts it at the D1 binding.
+  const lastUpdate = /^UPDATE api_keys SET last_used_at/;
+
+  test("is set after the key's first successful request, by one statement after the response, announced as d1-after", async () => {
     const { token } = await app.signup();
     const k = await app.mintKey(token, { name: "used" });
     const listed = async () => (await app.get("/api-keys", { token })).body.find((x) => x.id === k.id);
     assert.equal((await listed()).lastUsedAt, null);
     const usedFrom = Date.now();
-    assert.equal((await app.get("/me", { token: k.key })).status, 200);
-    let seen = null;
-    for (let i = 0; i < 40 && !seen; i++) {
-      seen = (await listed()).lastUsedAt;
-      if (!seen) await sleep(50);
-    }
-    assert.ok(seen, "lastUsedAt stayed null");
+    const res = await app.get("/me", { token: k.key });
+    assert.equal(res.status, 200, res.text);
+    const after = res.storage.ops.filter((o) => o.kind === "d1");
+    assert.deepEqual(after.map((o) => o.sql[0].match(lastUpdate)?.[0]), ["UPDATE api_keys SET last_used_at"], res.storage.describe());
+    assert.equal(res.storage.waitUntil, 1);
+    assert.equal(res.timing["d1-after"]?.desc, "1 query");
+    const seen = (await listed()).lastUsedAt;
     assert.match(seen, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     assert.ok(Date.parse(seen) >= usedFrom - 1000 && Date.parse(seen) <= Date.now() + 1000, seen);
+    // At most once a minute per key: the next use writes nothing.
+    const again = await app.get("/me", { token: k.key });
+    assert.equal(again.status, 200);
+    assert.equal(again.storage.d1, 0, again.storage.describe());
+    assert.equal(again.timing["d1-after"], undefined);
+  });
+
+  test("a refused request is no use: no D1 statement at all, and lastUsedAt stays null", async () => {
+    const p = await app.personas();
+    const k = await app.mintKey(p.session, { name: "refused first", access: "scoped", workspaceIds: [p.ws1.id] });
+    for (const res of [
+      await app.get(`/workspaces/${p.foreign.id}`, { token: k.key }),
+      await app.get(`/workspaces/${p.ws2.id}/members`, { token: k.key }),
+      await app.get("/api-keys", { token: k.key }),
+      await app.patch(`/workspaces/${p.ws1.id}`, { name: "" }, { token: k.key }),
+    ]) {
+      assert.ok(res.status >= 400, res.text);
+      assertNoStorage(res);
+    }
+    assert.equal((await keyRow(k.id)).last_used_at, null);
+    const ok = await app.get(`/workspaces/${p.ws1.id}`, { token: k.key });
+    assert.equal(ok.status, 200, ok.text);
+    assert.equal(ok.storage.sql.filter((q) => lastUpdate.test(q)).length, 1, ok.storage.describe());
+    assert.notEqual((await keyRow(k.id)).last_used_at, null);
   });
 });

@@ -1,6 +1,6 @@
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, assertError, assertNoD1, unique } from "./helpers.mjs";
+import { startWorker, assertError, assertUntouched, unique } from "./helpers.mjs";
 
 let app;
 before(async () => { app = await startWorker(); });
@@ -109,6 +109,6 @@ describe("POST /auth/logout", () => {
   test("no credential is 401", async () => {
     const res = await app.post("/auth/logout");
     assertError(res, 401, "UNAUTHORIZED");
-    assertNoD1(res);
+    assertUntouched(res);
   });
 });

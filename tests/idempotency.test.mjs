@@ -1,6 +1,6 @@
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, assertError, assertNoD1, withoutRequestId, ghostWorkspaceId, unique } from "./helpers.mjs";
+import { startWorker, assertError, assertNoStorage, withoutRequestId, ghostWorkspaceId, unique } from "./helpers.mjs";
 
 const CREDENTIALS_KEY = "5e5e5e5e1d1d1d1d5e5e5e5e1d1d1d1d5e5e5e5e1d1d1d1d5e5e5e5e1d1d1d1d";
 
@@ -258,7 +258,7 @@ describe("Idempotency-Key on POST /posts", () => {
         const ghost = await app.post("/posts", postBody({ id: ghostId("soc_", ghostWorkspaceId()) }), withKey(key, token));
         for (const res of [real, ghost]) {
           assertError(res, 403, "WORKSPACE_FORBIDDEN");
-          assertNoD1(res);
+          assertNoStorage(res);
         }
         assert.equal(withoutRequestId(real.text), withoutRequestId(ghost.text));
         assert.equal(await app.count("idempotency_keys", "idem_key = ?", key), 0);
@@ -266,7 +266,7 @@ describe("Idempotency-Key on POST /posts", () => {
       // A malformed key on a refused request is still the refusal, decided first.
       const malformed = await app.post("/posts", postBody(w.af), withKey("k".repeat(256), w.session));
       assertError(malformed, 403, "WORKSPACE_FORBIDDEN");
-      assertNoD1(malformed);
+      assertNoStorage(malformed);
       assert.deepEqual(await counts(), before);
     });
 
@@ -279,7 +279,7 @@ describe("Idempotency-Key on POST /posts", () => {
       const before = await counts();
       const res = await app.post("/posts", postBody(w.a1), withKey(key, member.token));
       assertError(res, 403, "ROLE_FORBIDDEN");
-      assertNoD1(res);
+      assertNoStorage(res);
       assert.deepEqual(await counts(), before);
     });
   });
@@ -349,7 +349,7 @@ describe("Idempotency-Key on POST /workspaces", () => {
       const before = await counts();
       const res = await app.post("/workspaces", { name: unique("Scoped ") }, withKey(idemKey(), p.scopedKey));
       assertError(res, 403, "WORKSPACE_FORBIDDEN");
-      assertNoD1(res);
+      assertNoStorage(res);
       assert.deepEqual(await counts(), before);
     });
 
@@ -357,7 +357,7 @@ describe("Idempotency-Key on POST /workspaces", () => {
       const before = await counts();
       const res = await app.post("/workspaces", { name: unique("Anon ") }, { headers: { "Idempotency-Key": idemKey() } });
       assertError(res, 401, "UNAUTHORIZED");
-      assertNoD1(res);
+      assertNoStorage(res);
       assert.deepEqual(await counts(), before);
     });
   });

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { randomFillSync } from "node:crypto";
 import net from "node:net";
 import { Response } from "miniflare";
-import { startWorker, assertError, assertNoD1, withoutRequestId, ghostWorkspaceId, unique } from "./helpers.mjs";
+import { startWorker, assertError, assertNoStorage, withoutRequestId, ghostWorkspaceId, unique } from "./helpers.mjs";
 
 let app;
 before(async () => { app = await startWorker(); });
@@ -185,7 +185,7 @@ function assertField(res, field) {
 function assertSameRefusal(real, ghost, status, code) {
   for (const res of [real, ghost]) {
     assertError(res, status, code);
-    assertNoD1(res);
+    assertNoStorage(res);
   }
   assert.equal(withoutRequestId(real.text), withoutRequestId(ghost.text));
   assert.equal(real.headers.get("content-type"), ghost.headers.get("content-type"));
@@ -443,7 +443,7 @@ describe("POST /media/presign", () => {
       const before = await storage(app);
       const res = await app.post("/media/presign", { workspaceId: p.ws1.id, filename: "a.png", contentType: "image/png" });
       assertError(res, 401, "UNAUTHORIZED");
-      assertNoD1(res);
+      assertNoStorage(res);
       assert.deepEqual(await storage(app), before);
     });
 
@@ -465,7 +465,7 @@ describe("POST /media/presign", () => {
       for (const token of [t.member, t.reviewer]) {
         const res = await app.post("/media/presign", { workspaceId: t.ws1.id, filename: "a.png", contentType: "image/png" }, { token });
         assertError(res, 403, "ROLE_FORBIDDEN");
-        assertNoD1(res);
+        assertNoStorage(res);
       }
       assert.deepEqual(await storage(app), before);
       await presign(app, t.editor, t.ws1.id);
@@ -579,7 +579,7 @@ describe("PUT /media/{id}/upload", () => {
         assert.notEqual(bad, token);
         const res = await put(app, pre, png(500), { url: withToken(pre.uploadUrl, bad) });
         assertError(res, 401, "UNAUTHORIZED");
-        assertNoD1(res);
+        assertNoStorage(res);
         await untouched();
       }
     });
@@ -590,7 +590,7 @@ describe("PUT /media/{id}/upload", () => {
       const otherToken = new URL(other.uploadUrl).searchParams.get("token");
       const res = await put(app, pre, png(500), { url: withToken(pre.uploadUrl, otherToken) });
       assertError(res, 401, "UNAUTHORIZED");
-      assertNoD1(res);
+      assertNoStorage(res);
       await untouched();
       assert.equal(await objectExists(app, `${p.ws1.id}/${other.mediaAsset.id}/logo.png`), false);
       assert.equal((await mediaRow(app, other.mediaAsset.id)).status, "PENDING");
@@ -600,7 +600,7 @@ describe("PUT /media/{id}/upload", () => {
       const { pre, untouched } = await pending();
       const res = await put(app, pre, png(500), { url: withToken(pre.uploadUrl, null) });
       assertError(res, 401, "UNAUTHORIZED");
-      assertNoD1(res);
+      assertNoStorage(res);
       await untouched();
       const empty = await put(app, pre, png(500), { url: withToken(pre.uploadUrl, "") });
       assertError(empty, 401, "UNAUTHORIZED");
@@ -753,7 +753,7 @@ describe("POST /media/{id}/complete", () => {
       await put(app, pre, png(500));
       const res = await app.post(`/media/${pre.mediaAsset.id}/complete`);
       assertError(res, 401, "UNAUTHORIZED");
-      assertNoD1(res);
+      assertNoStorage(res);
       assert.equal((await mediaRow(app, pre.mediaAsset.id)).status, "PENDING");
     });
 
@@ -781,7 +781,7 @@ describe("POST /media/{id}/complete", () => {
       for (const token of [t.member, t.reviewer]) {
         const res = await app.post(`/media/${pre.mediaAsset.id}/complete`, undefined, { token });
         assertError(res, 403, "ROLE_FORBIDDEN");
-        assertNoD1(res);
+        assertNoStorage(res);
       }
       assert.equal((await mediaRow(app, pre.mediaAsset.id)).status, "PENDING");
       const ok = await app.post(`/media/${pre.mediaAsset.id}/complete`, undefined, { token: t.editor });
@@ -817,7 +817,7 @@ describe("GET /media/{id}", () => {
       const m = await uploaded(app, p.session, p.ws1.id);
       const res = await app.get(`/media/${m.id}`);
       assertError(res, 401, "UNAUTHORIZED");
-      assertNoD1(res);
+      assertNoStorage(res);
     });
 
     test("a foreign media id is 403 with no d1 and the same body as a ghost's; the scoped key cannot reach ws2", async () => {
@@ -889,7 +889,7 @@ describe("GET /media", () => {
       const p = await app.personas();
       const res = await app.get(`/media?workspaceId=${p.ws1.id}`);
       assertError(res, 401, "UNAUTHORIZED");
-      assertNoD1(res);
+      assertNoStorage(res);
     });
 
     test("a foreign workspace is 403 with no d1 and the same body as a ghost's, for every credential", async () => {
@@ -953,7 +953,7 @@ describe("PATCH /media/{id}", () => {
       const m = await uploaded(app, p.session, p.ws1.id);
       const res = await app.patch(`/media/${m.id}`, { altText: "x" });
       assertError(res, 401, "UNAUTHORIZED");
-      assertNoD1(res);
+      assertNoStorage(res);
       assert.equal((await mediaRow(app, m.id)).alt_text, null);
     });
 
@@ -980,7 +980,7 @@ describe("PATCH /media/{id}", () => {
       for (const token of [t.member, t.reviewer]) {
         const res = await app.patch(`/media/${m.id}`, { altText: "mine now" }, { token });
         assertError(res, 403, "ROLE_FORBIDDEN");
-        assertNoD1(res);
+        assertNoStorage(res);
       }
       assert.deepEqual(await mediaRow(app, m.id), before);
       const ok = await app.patch(`/media/${m.id}`, { altText: "by the editor" }, { token: t.editor });
@@ -1025,7 +1025,7 @@ describe("POST /media/{id}/move", () => {
       const m = await uploaded(app, p.session, p.ws1.id);
       const res = await app.post(`/media/${m.id}/move`, {});
       assertError(res, 401, "UNAUTHORIZED");
-      assertNoD1(res);
+      assertNoStorage(res);
     });
 
     test("a foreign media id is 403 with no d1, the same body as a ghost's, and nothing moves", async () => {
@@ -1053,7 +1053,7 @@ describe("POST /media/{id}/move", () => {
       for (const token of [t.member, t.reviewer]) {
         const res = await app.post(`/media/${m.id}/move`, { folderId: f.id }, { token });
         assertError(res, 403, "ROLE_FORBIDDEN");
-        assertNoD1(res);
+        assertNoStorage(res);
       }
       assert.equal((await mediaRow(app, m.id)).folder_id, null);
       const ok = await app.post(`/media/${m.id}/move`, { folderId: f.id }, { token: t.editor });
@@ -1091,7 +1091,7 @@ describe("DELETE /media/{id}", () => {
       const m = await uploaded(app, p.session, p.ws1.id);
       const res = await app.delete(`/media/${m.id}`);
       assertError(res, 401, "UNAUTHORIZED");
-      assertNoD1(res);
+      assertNoStorage(res);
       assert.ok(await mediaRow(app, m.id));
       assert.equal(await objectExists(app, `${p.ws1.id}/${m.id}/logo.png`), true);
     });
@@ -1117,7 +1117,7 @@ describe("DELETE /media/{id}", () => {
       for (const token of [t.member, t.reviewer]) {
         const res = await app.delete(`/media/${m.id}`, { token });
         assertError(res, 403, "ROLE_FORBIDDEN");
-        assertNoD1(res);
+        assertNoStorage(res);
       }
       assert.ok(await mediaRow(app, m.id));
       assert.equal(await objectExists(app, `${t.ws1.id}/${m.id}/logo.png`), true);
@@ -1159,7 +1159,7 @@ describe("GET /media/folders", () => {
       const p = await app.personas();
       const res = await app.get(`/media/folders?workspaceId=${p.ws1.id}`);
       assertError(res, 401, "UNAUTHORIZED");
-      assertNoD1(res);
+      assertNoStorage(res);
     });
 
     test("a foreign workspace is 403 with no d1 and the same body as a ghost's, for every credential", async () => {
@@ -1216,7 +1216,7 @@ describe("POST /media/folders", () => {
       const before = await app.count("media_folders");
       const res = await app.post("/media/folders", { workspaceId: p.ws1.id, name: "x" });
       assertError(res, 401, "UNAUTHORIZED");
-      assertNoD1(res);
+      assertNoStorage(res);
       assert.equal(await app.count("media_folders"), before);
     });
 
@@ -1230,7 +1230,7 @@ describe("POST /media/folders", () => {
         assertSameRefusal(real, ghost, 403, "WORKSPACE_FORBIDDEN");
         const inBody = await app.post("/media/folders", { workspaceId: target, name: "Planted" }, { token });
         assertError(inBody, 403, "WORKSPACE_FORBIDDEN");
-        assertNoD1(inBody);
+        assertNoStorage(inBody);
       }
       assert.deepEqual(await storage(app), before);
     });
@@ -1242,7 +1242,7 @@ describe("POST /media/folders", () => {
       for (const token of [t.member, t.reviewer]) {
         const res = await app.post("/media/folders", { workspaceId: t.ws1.id, name: "Nope" }, { token });
         assertError(res, 403, "ROLE_FORBIDDEN");
-        assertNoD1(res);
+        assertNoStorage(res);
       }
       assert.equal(await app.count("media_folders"), before);
       const ok = await app.post("/media/folders", { workspaceId: t.ws1.id, name: "Yes" }, { token: t.editor });
@@ -1278,7 +1278,7 @@ describe("PATCH /media/folders/{id}", () => {
       const f = (await app.post("/media/folders", { workspaceId: p.ws1.id, name: "Old" }, { token: p.session })).body;
       const res = await app.patch(`/media/folders/${f.id}`, { name: "x" });
       assertError(res, 401, "UNAUTHORIZED");
-      assertNoD1(res);
+      assertNoStorage(res);
       assert.equal((await folderRow(app, f.id)).name, "Old");
     });
 
@@ -1303,7 +1303,7 @@ describe("PATCH /media/folders/{id}", () => {
       for (const token of [t.member, t.reviewer]) {
         const res = await app.patch(`/media/folders/${f.id}`, { name: "Nope" }, { token });
         assertError(res, 403, "ROLE_FORBIDDEN");
-        assertNoD1(res);
+        assertNoStorage(res);
       }
       assert.equal((await folderRow(app, f.id)).name, "Old");
       const ok = await app.patch(`/media/folders/${f.id}`, { name: "Edited" }, { token: t.editor });
@@ -1366,7 +1366,7 @@ describe("DELETE /media/folders/{id}", () => {
       const f = (await app.post("/media/folders", { workspaceId: p.ws1.id, name: "F" }, { token: p.session })).body;
       const res = await app.delete(`/media/folders/${f.id}?recursive=true`);
       assertError(res, 401, "UNAUTHORIZED");
-      assertNoD1(res);
+      assertNoStorage(res);
       assert.ok(await folderRow(app, f.id));
     });
 
@@ -1392,7 +1392,7 @@ describe("DELETE /media/folders/{id}", () => {
       for (const token of [t.member, t.reviewer]) {
         const res = await app.delete(`/media/folders/${f.id}`, { token });
         assertError(res, 403, "ROLE_FORBIDDEN");
-        assertNoD1(res);
+        assertNoStorage(res);
       }
       assert.ok(await folderRow(app, f.id));
       assert.equal((await app.delete(`/media/folders/${f.id}`, { token: t.editor })).status, 204);
@@ -1444,10 +1444,10 @@ describe("POST /posts with mediaIds", () => {
     for (const id of [theirs.id, mine2.id]) {
       const res = await app.post("/posts", postBody(account.id, [id]), { token: p.session });
       assertField(res, "mediaIds[0]");
-      assertNoD1(res);
+      assertNoStorage(res);
       const inTarget = await app.post("/posts", { content: "x", targets: [{ accountId: account.id, mediaIds: [id] }] }, { token: p.session });
       assertField(inTarget, "targets[0].mediaIds[0]");
-      assertNoD1(inTarget);
+      assertNoStorage(inTarget);
     }
     assert.equal(await app.count("posts"), before);
   });
@@ -1616,7 +1616,7 @@ describe("POST /media/from-url", () => {
     ]) {
       const res = await ingest(p.session, { workspaceId: p.ws1.id, url });
       assertError(res, 400, "URL_NOT_ALLOWED");
-      assertNoD1(res);
+      assertNoStorage(res);
       assert.equal(upstream.calls.length, 0, `${url} reached the network`);
     }
     assert.deepEqual(await storage(ing), before);
@@ -1674,7 +1674,7 @@ describe("POST /media/from-url", () => {
       serve(() => image(png(100), "image/png"));
       const res = await ing.post("/media/from-url", { workspaceId: p.ws1.id, url: "https://cdn.example.com/a.png" });
       assertError(res, 401, "UNAUTHORIZED");
-      assertNoD1(res);
+      assertNoStorage(res);
       assert.equal(upstream.calls.length, 0);
     });
 
@@ -1698,7 +1698,7 @@ describe("POST /media/from-url", () => {
       for (const token of [t.member, t.reviewer]) {
         const res = await ingest(token, { workspaceId: t.ws1.id, url: "https://cdn.example.com/a.png" });
         assertError(res, 403, "ROLE_FORBIDDEN");
-        assertNoD1(res);
+        assertNoStorage(res);
       }
       assert.equal(upstream.calls.length, 0);
       const ok = await ingest(t.editor, { workspaceId: t.ws1.id, url: "https://cdn.example.com/a.png" });

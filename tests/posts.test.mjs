@@ -1,6 +1,6 @@
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, assertError, assertNoD1, withoutRequestId, ghostWorkspaceId, unique, tick, ghostId } from "./helpers.mjs";
+import { startWorker, assertError, assertNoStorage, withoutRequestId, ghostWorkspaceId, unique, tick, ghostId } from "./helpers.mjs";
 
 const CREDENTIALS_KEY = "0b1c2d3e4f5061728394a5b6c7d8e9f00112233445566778899aabbccddeeff0";
 
@@ -137,7 +137,7 @@ function postAuth(name) {
         const ghost = await app.request(method, `/posts/${ghostId("post_", ghostWorkspaceId())}${suffix}`, { token, body: payload });
         for (const res of [real, ghost]) {
           assertError(res, 403, "WORKSPACE_FORBIDDEN");
-          assertNoD1(res);
+          assertNoStorage(res);
         }
         assert.equal(withoutRequestId(real.text), withoutRequestId(ghost.text));
         assert.ok(!real.text.includes(w.foreign.id));
@@ -159,7 +159,7 @@ function postAuth(name) {
           for (const token of [m.session, m.key]) {
             const res = await app.request(method, `/posts/${post.id}${suffix}`, { token, body: body?.() });
             assertError(res, 403, "ROLE_FORBIDDEN");
-            assertNoD1(res);
+            assertNoStorage(res);
           }
         }
         assert.deepEqual(await postState(post.id), before);
@@ -176,7 +176,7 @@ function postAuth(name) {
       const before = await postState(post.id);
       const res = await app.request(method, `/posts/${post.id}${suffix}`, { body: body?.() });
       assertError(res, 401, "UNAUTHORIZED");
-      assertNoD1(res);
+      assertNoStorage(res);
       assert.deepEqual(await postState(post.id), before);
     });
   });
@@ -387,7 +387,7 @@ describe("POST /posts", () => {
         const ghost = await app.post("/posts", { content: "intrusion", targets: [{ accountId: ghostId("soc_", ghostWorkspaceId()) }], scheduledFor: inMinutes(30) }, { token });
         for (const res of [real, ghost]) {
           assertError(res, 403, "WORKSPACE_FORBIDDEN");
-          assertNoD1(res);
+          assertNoStorage(res);
         }
         assert.equal(withoutRequestId(real.text), withoutRequestId(ghost.text));
       }
@@ -404,7 +404,7 @@ describe("POST /posts", () => {
         for (const token of [m.session, m.key]) {
           const res = await app.post("/posts", { content: "no", targets: [{ accountId: w.a1.id }] }, { token });
           assertError(res, 403, "ROLE_FORBIDDEN");
-          assertNoD1(res);
+          assertNoStorage(res);
         }
       }
       assert.deepEqual(await counts(), before);
@@ -416,7 +416,7 @@ describe("POST /posts", () => {
       const before = await counts();
       const res = await app.post("/posts", { workspaceId: w.ws2.id, content: "x", targets: [{ accountId: w.a1.id }] }, { token: w.session });
       assertError(res, 400, "WORKSPACE_CONFLICT");
-      assertNoD1(res);
+      assertNoStorage(res);
       assert.deepEqual(await counts(), before);
     });
 
@@ -425,7 +425,7 @@ describe("POST /posts", () => {
       const before = await counts();
       const res = await app.post("/posts", { content: "anon", targets: [{ accountId: w.a1.id }] });
       assertError(res, 401, "UNAUTHORIZED");
-      assertNoD1(res);
+      assertNoStorage(res);
       assert.deepEqual(await counts(), before);
     });
   });
@@ -997,7 +997,7 @@ describe("posts: the role table", () => {
         } else {
           for (const [name, res] of Object.entries(attempts)) {
             assertError(res, 403, "ROLE_FORBIDDEN");
-            assertNoD1(res);
+            assertNoStorage(res);
             assert.ok(res.body.code === "ROLE_FORBIDDEN", name);
           }
           assert.deepEqual(await counts(), before);
@@ -1192,7 +1192,7 @@ describe("GET /posts", () => {
         const ghost = await app.get(`/posts?workspaceId=${ghostWorkspaceId()}`, { token });
         for (const res of [real, ghost]) {
           assertError(res, 403, "WORKSPACE_FORBIDDEN");
-          assertNoD1(res);
+          assertNoStorage(res);
         }
         assert.equal(withoutRequestId(real.text), withoutRequestId(ghost.text));
       }
@@ -1201,7 +1201,7 @@ describe("GET /posts", () => {
     test("no credential is 401, no d1", async () => {
       const res = await app.get("/posts");
       assertError(res, 401, "UNAUTHORIZED");
-      assertNoD1(res);
+      assertNoStorage(res);
     });
   });
 });
