@@ -249,6 +249,29 @@ export class App {
     return out;
   }
 
+  /** Headers that tag a request sent some other way (a raw socket, say) for the storage meter. */
+  traceHeaders() {
+    return this.metered ? { "X-Storage-Trace": `t${process.pid.toString(36)}-${++traces}` } : {};
+  }
+
+  /**
+   * A response read some other way (a raw socket, say), put through the same per-file checks as
+   * `request`'s; `sentHeaders` are the request's (with `traceHeaders()` in them, its storage is
+   * read too). Returns the same shape as `request`.
+   */
+  async seen(method, url, sentBody, { status, headers, text }, sentHeaders = {}) {
+    const h = headers instanceof Headers ? headers : new Headers(headers);
+    let json = null;
+    try {
+      json = text ? JSON.parse(text) : null;
+    } catch {}
+    const out = { status, headers: h, text, bytes: new TextEncoder().encode(text), body: json, timing: parseTiming(h.get("server-timing")) };
+    const trace = sentHeaders["X-Storage-Trace"];
+    out.storage = trace ? await this.storageOf(trace) : null;
+    this.observe(method, url, sentBody, out);
+    return out;
+  }
+
   /**
    * The storage meter's ledger of one request (by the trace id the harness sent), once the
    * request has finished: its response returned and every `waitUntil` promise settled.

@@ -123,17 +123,19 @@ async function uploaded(a, token, wsId, { bytes = png(), ...extra } = {}) {
 
 /** GET an absolute URL (a download URL), as raw bytes. */
 async function fetchBytes(a, url) {
-  const res = await a.mf.dispatchFetch(url);
-  return { status: res.status, headers: res.headers, bytes: new Uint8Array(await res.arrayBuffer()) };
+  const res = await a.request("GET", url);
+  return { status: res.status, headers: res.headers, bytes: res.bytes };
 }
 
 /**
  * A PUT over a raw socket, for a Content-Length no fetch client will send (one larger than the
- * body that follows). Resolves to the status and parsed JSON body of the answer.
+ * body that follows). Resolves to the status and parsed JSON body of the answer, which goes
+ * through the harness's contract, hygiene and storage checks like any other.
  */
 async function rawPut(a, uploadUrl, headers, bytes) {
   const base = await a.mf.ready;
   const u = new URL(uploadUrl);
+  headers = { ...headers, ...a.traceHeaders() };
   const head = [`PUT ${u.pathname}${u.search} HTTP/1.1`, `Host: ${u.host}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), "Connection: close", "", ""].join("\r\n");
   const raw = await new Promise((resolve) => {
     let out = "";
@@ -153,10 +155,11 @@ async function rawPut(a, uploadUrl, headers, bytes) {
     sock.on("close", done);
   });
   const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(raw)?.[1]);
-  const text = raw.slice(raw.indexOf("\r\n\r\n") + 4);
-  let body = null;
-  try { body = JSON.parse(text); } catch {}
-  return { status, text, body, raw };
+  const headEnd = raw.indexOf("\r\n\r\n");
+  const text = raw.slice(headEnd + 4);
+  const answered = raw.slice(0, headEnd).split("\r\n").slice(1).map((line) => [line.slice(0, line.indexOf(":")).trim(), line.slice(line.indexOf(":") + 1).trim()]);
+  const res = await a.seen("PUT", uploadUrl, undefined, { status, headers: answered, text }, headers);
+  return { ...res, raw };
 }
 
 /** The upload URL with its token replaced (or removed, for `null`). */
