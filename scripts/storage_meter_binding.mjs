@@ -6,7 +6,7 @@
 // statement, KV operation, R2 call or rate-limiter call can reach storage uncounted.
 //
 // Attribution: `traced(trace, state)` returns a view whose reports carry the request's trace id;
-// scripts/metered_entry.mjs hands each request an env of such views. A report is awaited before
+// scripts/harness_entry.mjs hands each request an env of such views. A report is awaited before
 // the call goes through, so the ledger holds it even if the call then fails or hangs.
 //
 // Class names matter: the worker crate checks `constructor.name` for D1Database, R2Bucket and

@@ -1,7 +1,7 @@
 // Test-only worker: the storage meter's ledger. Every D1 statement, KV operation, R2 call and
 // rate-limiter call the worker under test makes is reported here by its wrapped bindings
 // (scripts/storage_meter_binding.mjs) before it goes through, under the trace id of the request
-// that made it; scripts/metered_entry.mjs reports when a request is finished, that is, when its
+// that made it; scripts/harness_entry.mjs reports when a request is finished, that is, when its
 // response was returned and every `waitUntil` promise it registered has settled.
 //
 // The harness (tests/helpers.mjs) asks, over an ordinary request to `storage-meter.internal`,

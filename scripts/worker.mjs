@@ -58,7 +58,7 @@ export const METER_HOST = "storage-meter.internal";
 const METER_BINDING_WORKER = "storage-meter-binding";
 
 /**
- * The storage meter (test-only): the built worker behind scripts/metered_entry.mjs, with D1, KV,
+ * The storage meter (test-only): the built worker behind scripts/harness_entry.mjs, with D1, KV,
  * R2 and the rate limiter replaced by wrapped bindings (scripts/storage_meter_binding.mjs) that
  * report every call to the meter's ledger (scripts/storage_meter_worker.mjs) before forwarding
  * it to the same local storage. Returns the api worker's changed options and the two workers.
@@ -86,7 +86,7 @@ function metered(api) {
     api: {
       ...api,
       ...kept,
-      scriptPath: path.join(root, "scripts/metered_entry.mjs"),
+      scriptPath: path.join(root, "scripts/harness_entry.mjs"),
       wrappedBindings: {
         ...api.wrappedBindings,
         ...Object.fromEntries(
@@ -118,16 +118,29 @@ function metered(api) {
  * Miniflare options: the built worker (first, so every request that is not the probe's reaches
  * it) and the storage probe (scripts/storage_probe_worker.mjs) over the same D1, KV and R2.
  * `bindings` override the test defaults, `worker` adds per-worker options (outboundService),
- * `meter: true` serves the worker behind the storage meter (see `metered`), the rest are
- * Miniflare's shared options (host, port, handleRuntimeStdio).
+ * `meter: true` serves the worker behind the storage meter (see `metered`), `isolates: n` adds
+ * n - 1 copies of the worker, each its own isolate, reached at `http://api-<i>.test/` (i = 2…n),
+ * over the same storage and the same rate-limiter objects; the rest are Miniflare's shared
+ * options (host, port, handleRuntimeStdio).
  */
-export function miniflareOptions({ bindings = {}, worker = {}, meter = false, ...shared } = {}) {
+export function miniflareOptions({ bindings = {}, worker = {}, meter = false, isolates = 1, ...shared } = {}) {
   const api = { ...apiWorker(bindings), ...worker };
   const m = meter ? metered(api) : { api, workers: [] };
+  // A copy's Durable Object bindings name the first worker's classes, so their objects are shared.
+  const sharedObjects = Object.fromEntries(
+    Object.entries(m.api.durableObjects ?? {}).map(([k, v]) => [k, { ...(typeof v === "string" ? { className: v } : v), scriptName: api.name }]),
+  );
+  const copies = Array.from({ length: isolates - 1 }, (_, i) => ({
+    ...m.api,
+    name: `${api.name}-${i + 2}`,
+    routes: [`${api.name}-${i + 2}.test/*`],
+    durableObjects: sharedObjects,
+  }));
   return {
     ...shared,
     workers: [
       m.api,
+      ...copies,
       ...m.workers,
       {
         name: "storage-probe",

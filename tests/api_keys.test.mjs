@@ -3,10 +3,9 @@
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
-import { startWorker, assertError, assertNoStorage, assertUntouched, withoutRequestId, ghostWorkspaceId } from "./helpers.mjs";
+import { startWorker, assertError, assertNoStorage, assertUntouched, withoutRequestId, ghostWorkspaceId, tick } from "./helpers.mjs";
 
 const KEY_SHAPE = /^pb_live_[0-9A-Za-z]{32}$/;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const sha256 = (s) => crypto.createHash("sha256").update(s).digest("hex");
 
 let app;
@@ -185,18 +184,25 @@ describe("POST /api-keys", () => {
     assert.equal((await keyRow(k.id)).expires_at, "2099-06-30T21:30:00.000Z");
   });
 
-  test("a key with an expiry works until then, and is 401 UNAUTHORIZED after", async () => {
+  test("a key with an expiry works until then, and is 401 UNAUTHORIZED from that millisecond on", async () => {
     const { token } = await app.signup();
-    // Far enough ahead that minting and the first use fit before it on a loaded machine.
-    const expiresAt = new Date(Date.now() + 4000).toISOString();
+    const expiresAt = new Date(Date.now() + 3_600_000).toISOString();
     const k = await app.mintKey(token, { name: "short-lived", expiresAt });
     assert.equal(k.expiresAt, expiresAt);
     assert.equal((await keyRow(k.id)).expires_at, expiresAt);
     assert.equal((await app.get("/me", { token: k.key })).status, 200);
-    await sleep(Date.parse(expiresAt) - Date.now() + 300);
-    const res = await app.get("/me", { token: k.key });
-    assertError(res, 401, "UNAUTHORIZED");
-    assert.equal(withoutRequestId(res.text), await plain401());
+    // The worker's clock, not the wall clock, is moved: to just before the expiry, then onto it.
+    try {
+      await app.setClock(Date.parse(expiresAt) - Date.now() - 60_000);
+      assert.equal((await app.get("/me", { token: k.key })).status, 200);
+      await app.setClock(Date.parse(expiresAt) - Date.now());
+      const res = await app.get("/me", { token: k.key });
+      assertError(res, 401, "UNAUTHORIZED");
+      assert.equal(withoutRequestId(res.text), await plain401());
+    } finally {
+      await app.setClock(0);
+    }
+    assert.equal((await app.get("/me", { token: k.key })).status, 200, "the key is live again on the wall clock");
   });
 });
 
@@ -208,7 +214,7 @@ describe("GET /api-keys", () => {
     const minted = [];
     for (const name of ["first", "second", "third"]) {
       minted.push(await app.mintKey(token, { name }));
-      await sleep(5);
+      await tick();
     }
     const revoked = await app.mintKey(token, { name: "revoked" });
     assert.equal((await app.delete(`/api-keys/${revoked.id}`, { token })).status, 204);
@@ -234,7 +240,7 @@ describe("GET /api-keys", () => {
     const minted = [];
     for (let i = 0; i < 3; i++) {
       minted.push(await app.mintKey(token, { name: `page ${i}` }));
-      await sleep(5);
+      await tick();
     }
     const newestFirst = minted.map((k) => k.id).reverse();
     const first = await app.get("/api-keys?limit=2", { token });

@@ -112,3 +112,23 @@ describe("POST /auth/logout", () => {
     assertUntouched(res);
   });
 });
+
+describe("session lifetime", () => {
+  test("a session lasts 30 days from signup: live a minute before, 401 from its expiresAt on (the worker's clock moved, not waited for)", async () => {
+    const before = Date.now();
+    const u = await app.signup();
+    const res = await app.get("/me", { token: u.token });
+    assert.equal(res.status, 200, res.text);
+    const expiresAt = Date.parse((await app.db.prepare("SELECT expires_at FROM sessions WHERE user_id = ?").bind(u.user.id).first()).expires_at);
+    const THIRTY_DAYS = 30 * 24 * 3600 * 1000;
+    assert.ok(expiresAt >= before + THIRTY_DAYS && expiresAt <= Date.now() + THIRTY_DAYS, new Date(expiresAt).toISOString());
+    try {
+      await app.setClock(expiresAt - Date.now() - 60_000);
+      assert.equal((await app.get("/me", { token: u.token })).status, 200);
+      await app.setClock(expiresAt - Date.now());
+      assertError(await app.get("/me", { token: u.token }), 401, "UNAUTHORIZED");
+    } finally {
+      await app.setClock(0);
+    }
+  });
+});

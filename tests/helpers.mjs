@@ -13,6 +13,8 @@ import { SecretLedger } from "./hygiene.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const BASE = "http://api.test/api/v1";
+/** The API base of the i-th isolate of a worker started with `isolates` (1 is `BASE`). */
+export const isolateBase = (i) => (i === 1 ? BASE : `http://api-${i}.test/api/v1`);
 
 /** Every log line the worker printed, for the secret-hygiene checks. */
 export const logLines = [];
@@ -48,6 +50,32 @@ export async function logsSettled(quietMs = 250, maxMs = 3000) {
   }
 }
 
+/**
+ * The JSON log lines of these requests (by request id), once every one of them has arrived:
+ * waits for them (up to `maxMs`; the pipe from workerd can lag on a loaded machine), then fails
+ * naming any request whose line never came, so a check of log lines cannot pass on lines that
+ * are missing. Returns request id → its parsed lines.
+ */
+export async function logLinesOf(ids, maxMs = 10_000) {
+  const start = Date.now();
+  const has = (id) => logLines.some((l) => l.includes(id));
+  while (!ids.every(has) && Date.now() - start < maxMs) await new Promise((r) => setTimeout(r, 25));
+  await logsSettled();
+  const missing = ids.filter((id) => !has(id));
+  assert.deepEqual(missing, [], `no log line arrived for ${missing.length} request(s)`);
+  const out = new Map(ids.map((id) => [id, []]));
+  for (const line of logLines) {
+    let entry;
+    try {
+      entry = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    if (entry && out.has(entry.requestId)) out.get(entry.requestId).push(entry);
+  }
+  return out;
+}
+
 after(async () => {
   // Root `after` hooks run in registration order, so this one runs before the file's own
   // `after(() => app.dispose())`. Stop every worker still running first, so that its last log
@@ -77,12 +105,13 @@ export { migrationStatements } from "../scripts/worker.mjs";
 /**
  * A Miniflare running the built worker. `extra.bindings` override the test vars, `extra.worker`
  * adds api-worker options; `extra.meter` (default true) serves the worker behind the storage
- * meter, so every response carries `res.storage` (see `StorageUse`).
+ * meter, so every response carries `res.storage` (see `StorageUse`); `extra.isolates: n` adds
+ * copies of the worker in isolates of their own, reached at `isolateBase(i)` (i = 2…n).
  */
 export async function startWorker(extra = {}) {
   const meter = extra.meter ?? true;
   const mf = new Miniflare({
-    ...miniflareOptions({ bindings: extra.bindings ?? {}, worker: extra.worker ?? {}, meter }),
+    ...miniflareOptions({ bindings: extra.bindings ?? {}, worker: extra.worker ?? {}, meter, isolates: extra.isolates ?? 1 }),
     handleRuntimeStdio(stdout, stderr) {
       for (const stream of [stdout, stderr]) {
         stream.setEncoding("utf8");
@@ -249,6 +278,25 @@ export class App {
     return out;
   }
 
+  /**
+   * The test clock (scripts/harness_entry.mjs): from now on the worker's `Date.now()` runs
+   * `offsetMs` ahead of the wall clock (0 puts it back). Every later request of this worker sees
+   * it, so a test that moves the clock puts it back (`try … finally`). D1, KV and R2 keep the
+   * wall clock.
+   */
+  async setClock(offsetMs) {
+    assert.ok(this.metered, "the test clock needs the harness entry (startWorker's default)");
+    const res = await this.mf.dispatchFetch("http://test-clock.internal/", { method: "POST", body: JSON.stringify({ offsetMs }) });
+    assert.equal(res.status, 200, await res.text());
+    await res.arrayBuffer().catch(() => {});
+    this.clockOffset = offsetMs;
+  }
+
+  /** The worker's clock, as `Date.now()` reads there. */
+  now() {
+    return Date.now() + (this.clockOffset ?? 0);
+  }
+
   /** Headers that tag a request sent some other way (a raw socket, say) for the storage meter. */
   traceHeaders() {
     return this.metered ? { "X-Storage-Trace": `t${process.pid.toString(36)}-${++traces}` } : {};
@@ -353,6 +401,8 @@ export class App {
   async personas() {
     const owner = await this.signup();
     const ws1 = await this.createWorkspace(owner.token);
+    // ws1 is older than ws2, always: lists of workspaces are oldest first.
+    await tick();
     const ws2 = await this.createWorkspace(owner.token);
     const fullKey = (await this.mintKey(owner.token, { name: "full" })).key;
     const scopedKey = (await this.mintKey(owner.token, { name: "scoped", access: "scoped", workspaceIds: [ws1.id] })).key;
@@ -443,8 +493,17 @@ export function ghostWorkspaceId() {
   return s;
 }
 
-/** Lets the clock move on, so rows created one after another get distinct timestamps. */
-export const tick = () => new Promise((r) => setTimeout(r, 3));
+/**
+ * Lets the clock move on, so rows created one after another get distinct timestamps: waits until
+ * the wall clock reads at least 2 ms past the moment of the call, polling the clock itself (a
+ * timer alone can fire early when the event loop was busy). The worker reads the same clock when
+ * the next request arrives, so a row created after `tick()` has a later millisecond than any row
+ * whose response came back before it, by construction.
+ */
+export async function tick() {
+  const from = Date.now();
+  while (Date.now() < from + 2) await new Promise((r) => setTimeout(r, 1));
+}
 
 /** A well-formed id of a workspace-owned resource in `wsId` that no row has. */
 export function ghostId(prefix, wsId) {

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { randomFillSync } from "node:crypto";
 import net from "node:net";
 import { Response } from "miniflare";
-import { startWorker, assertError, assertNoStorage, withoutRequestId, ghostWorkspaceId, unique } from "./helpers.mjs";
+import { startWorker, assertError, assertNoStorage, withoutRequestId, ghostWorkspaceId, unique, tick } from "./helpers.mjs";
 
 let app;
 before(async () => { app = await startWorker(); });
@@ -17,8 +17,6 @@ after(() => app.dispose());
 
 const FIFTEEN_MINUTES = 15 * 60 * 1000;
 
-/** Lets the clock move on, so rows created one after another get distinct timestamps. */
-const tick = () => new Promise((r) => setTimeout(r, 3));
 
 /** Resolves each credential once, so the next request is answered from the principal cache
  * and a refusal at the edge shows no `d1` in Server-Timing. */
@@ -510,9 +508,9 @@ describe("PUT /media/{id}/upload", () => {
   });
 
   describe("auth", () => {
-    // An expired token cannot be made here: it needs the secret, and the worker's clock cannot
-    // be advanced from outside. Expiry (refused from the stated second on) is unit-tested in
-    // src/domain/capability.rs (`expires_at_the_stated_second`).
+    // Expiry to the second is unit-tested in src/domain/capability.rs
+    // (`expires_at_the_stated_second`); tokens minted by Node with a past expiry are refused in
+    // tests/crypto.test.mjs. Here the worker's clock is moved past a token it issued itself.
 
     /** A PENDING asset, its object key, and a check that it is still untouched. */
     async function pending() {
@@ -525,6 +523,23 @@ describe("PUT /media/{id}/upload", () => {
       };
       return { p, pre, key, untouched };
     }
+
+    test("an upload URL works until its expiresAt and is 401 from then on, writing nothing", async () => {
+      const { pre, untouched } = await pending();
+      const expiresAt = Date.parse(pre.expiresAt);
+      try {
+        // Five seconds before, it still holds (shown by the size refusal, which comes only after
+        // the token is accepted; the token counts whole seconds).
+        await app.setClock(expiresAt - Date.now() - 5000);
+        assertError(await put(app, pre, png(1001)), 413, "PAYLOAD_TOO_LARGE");
+        await app.setClock(expiresAt - Date.now());
+        assertError(await put(app, pre, png(500)), 401, "UNAUTHORIZED");
+        await untouched();
+      } finally {
+        await app.setClock(0);
+      }
+      assert.equal((await put(app, pre, png(500))).status, 200, "valid again on the wall clock");
+    });
 
     test("a Content-Type other than the presigned one is 400 and writes nothing", async () => {
       const { pre, untouched } = await pending();

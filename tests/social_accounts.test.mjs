@@ -1,6 +1,6 @@
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, assertError, assertNoStorage, withoutRequestId, ghostWorkspaceId, unique, logLines, tick, ghostId } from "./helpers.mjs";
+import { startWorker, assertError, assertNoStorage, withoutRequestId, ghostWorkspaceId, unique, logLines, logLinesOf, tick, ghostId } from "./helpers.mjs";
 
 const CREDENTIALS_KEY = "7f3a9c1e5b2d4f60a8c7e9b1d3f5a7c90e2b4d6f8a1c3e5b7d9f0a2c4e6b8d1f";
 
@@ -141,6 +141,8 @@ describe("POST /social-accounts", () => {
     }
     assert.equal(responses[0].body.hasCredentials, true);
     assert.ok(responses[2].body.some((a) => a.id === res.body.id && a.hasCredentials === true));
+    // The log lines of these requests must have arrived, or the scan below proves nothing.
+    await logLinesOf([res, twin, ...responses].map((r) => r.headers.get("x-request-id")));
     for (const line of logLines) assert.ok(!line.includes(secret), `secret in log line: ${line}`);
   });
 
