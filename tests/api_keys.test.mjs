@@ -3,7 +3,7 @@
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
-import { startWorker, assertError, assertNoStorage, assertUntouched, withoutRequestId, ghostWorkspaceId, tick } from "./helpers.mjs";
+import { startWorker, assertError, assertInvalid, assertNoStorage, assertUntouched, withoutRequestId, ghostWorkspaceId, tick } from "./helpers.mjs";
 
 const KEY_SHAPE = /^pb_live_[0-9A-Za-z]{32}$/;
 const sha256 = (s) => crypto.createHash("sha256").update(s).digest("hex");
@@ -262,9 +262,9 @@ describe("GET /api-keys", () => {
 
   test("a bad limit or cursor is 400", async () => {
     const { token } = await app.signup();
-    assertError(await app.get("/api-keys?limit=0", { token }), 400, "VALIDATION_FAILED");
-    assertError(await app.get("/api-keys?limit=201", { token }), 400, "VALIDATION_FAILED");
-    assertError(await app.get("/api-keys?cursor=nonsense", { token }), 400, "VALIDATION_FAILED");
+    assertInvalid(await app.get("/api-keys?limit=0", { token }), "limit");
+    assertInvalid(await app.get("/api-keys?limit=201", { token }), "limit");
+    assertInvalid(await app.get("/api-keys?cursor=nonsense", { token }), "cursor");
   });
 });
 
@@ -512,15 +512,17 @@ describe("lastUsedAt", () => {
   test("a refused request is no use: no D1 statement at all, and lastUsedAt stays null", async () => {
     const p = await app.personas();
     const k = await app.mintKey(p.session, { name: "refused first", access: "scoped", workspaceIds: [p.ws1.id] });
-    for (const res of [
-      await app.get(`/workspaces/${p.foreign.id}`, { token: k.key }),
-      await app.get(`/workspaces/${p.ws2.id}/members`, { token: k.key }),
-      await app.get("/api-keys", { token: k.key }),
-      await app.patch(`/workspaces/${p.ws1.id}`, { name: "" }, { token: k.key }),
-    ]) {
-      assert.ok(res.status >= 400, res.text);
+    const refusals = [
+      [await app.get(`/workspaces/${p.foreign.id}`, { token: k.key }), 403, "WORKSPACE_FORBIDDEN"],
+      [await app.get(`/workspaces/${p.ws2.id}/members`, { token: k.key }), 403, "WORKSPACE_FORBIDDEN"],
+      [await app.get("/api-keys", { token: k.key }), 403, "SESSION_REQUIRED"],
+      [await app.patch(`/workspaces/${p.ws1.id}`, { name: "" }, { token: k.key }), 400, "VALIDATION_FAILED"],
+    ];
+    for (const [res, status, code] of refusals) {
+      assertError(res, status, code);
       assertNoStorage(res);
     }
+    assertInvalid(refusals[3][0], "name");
     assert.equal((await keyRow(k.id)).last_used_at, null);
     const ok = await app.get(`/workspaces/${p.ws1.id}`, { token: k.key });
     assert.equal(ok.status, 200, ok.text);

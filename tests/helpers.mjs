@@ -447,6 +447,17 @@ export function assertError(res, status, code) {
 }
 
 /**
+ * A bad-input refusal: 400 `VALIDATION_FAILED` (the envelope of API.md §5) whose `details` name
+ * exactly `fields` (any order), each with a problem stated.
+ */
+export function assertInvalid(res, ...fields) {
+  assertError(res, 400, "VALIDATION_FAILED");
+  assert.ok(Array.isArray(res.body.details), `no details: ${res.text}`);
+  assert.deepEqual(res.body.details.map((d) => d.field).sort(), [...fields].sort(), res.text);
+  for (const d of res.body.details) assert.ok(typeof d.problem === "string" && d.problem.trim().length > 0, res.text);
+}
+
+/**
  * A refusal at the edge: no D1 statement ran, neither before the response nor after it — by the
  * worker's own account (`Server-Timing`) and by the storage meter's count at the binding.
  */

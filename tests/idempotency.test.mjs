@@ -1,6 +1,6 @@
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, assertError, assertNoStorage, withoutRequestId, ghostWorkspaceId, unique } from "./helpers.mjs";
+import { startWorker, assertError, assertInvalid, assertNoStorage, withoutRequestId, ghostWorkspaceId, unique } from "./helpers.mjs";
 
 const CREDENTIALS_KEY = "5e5e5e5e1d1d1d1d5e5e5e5e1d1d1d1d5e5e5e5e1d1d1d1d5e5e5e5e1d1d1d1d";
 
@@ -192,7 +192,7 @@ describe("Idempotency-Key on POST /posts", () => {
     const before = await counts();
     // Refused while reading the body.
     const bad = await app.post("/posts", { content: "x".repeat(10_001), targets: [{ accountId: w.a1.id }] }, withKey(key, w.session));
-    assertError(bad, 400, "VALIDATION_FAILED");
+    assertInvalid(bad, "content");
     // Refused after the key was claimed: the account is not a live one of the workspace.
     const ghost = await app.post("/posts", { content: "ghost account", targets: [{ accountId: ghostId("soc_", w.ws1.id) }] }, withKey(key, w.session));
     assertError(ghost, 400, "VALIDATION_FAILED");
@@ -323,7 +323,7 @@ describe("Idempotency-Key on POST /workspaces", () => {
     await app.createWorkspace(owner.token, { slug: taken });
     const key = idemKey();
     const before = await counts();
-    assertError(await app.post("/workspaces", { name: "x".repeat(101) }, withKey(key, owner.token)), 400, "VALIDATION_FAILED");
+    assertInvalid(await app.post("/workspaces", { name: "x".repeat(101) }, withKey(key, owner.token)), "name");
     assertError(await app.post("/workspaces", { name: "Clash", slug: taken }, withKey(key, owner.token)), 409, "SLUG_TAKEN");
     assert.deepEqual(await counts(), before);
     const ok = await app.post("/workspaces", { name: unique("Fixed ") }, withKey(key, owner.token));
@@ -376,7 +376,7 @@ describe("Idempotency-Key where the response holds a secret", () => {
     assert.deepEqual(await counts(), before);
     const ws = await app.createWorkspace(owner.token);
     const shorthand = await app.post(`/workspaces/${ws.id}/api-keys`, { name: "replayable?" }, withKey(idemKey(), owner.token));
-    assertError(shorthand, 400, "VALIDATION_FAILED");
+    assertInvalid(shorthand, "Idempotency-Key");
     assert.equal(await app.count("api_keys"), before.apiKeys);
   });
 
@@ -395,7 +395,7 @@ describe("Idempotency-Key where the response holds a secret", () => {
     const user = await app.signup();
     const before = await counts();
     const res = await app.post("/auth/login", { email: user.email, password: user.password }, { headers: { "Idempotency-Key": idemKey() } });
-    assertError(res, 400, "VALIDATION_FAILED");
+    assertInvalid(res, "Idempotency-Key");
     assert.ok(!res.text.includes("pb_sess_"));
     assert.deepEqual(await counts(), before);
   });

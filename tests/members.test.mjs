@@ -1,6 +1,6 @@
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, assertError, assertNoStorage, withoutRequestId, ghostWorkspaceId, unique, tick } from "./helpers.mjs";
+import { startWorker, assertError, assertInvalid, assertNoStorage, withoutRequestId, ghostWorkspaceId, unique, tick } from "./helpers.mjs";
 
 let app;
 before(async () => { app = await startWorker(); });
@@ -97,7 +97,7 @@ describe("GET /workspaces/{id}/members", () => {
   test("bad limit or cursor is 400 VALIDATION_FAILED", async () => {
     const p = await app.personas();
     for (const q of ["limit=0", "limit=201", "cursor=garbage"]) {
-      assertError(await app.get(`/workspaces/${p.ws1.id}/members?${q}`, { token: p.session }), 400, "VALIDATION_FAILED");
+      assertInvalid(await app.get(`/workspaces/${p.ws1.id}/members?${q}`, { token: p.session }), q.split("=")[0]);
     }
   });
 
@@ -428,10 +428,15 @@ describe("PATCH /workspaces/{id}/members/{userId}", () => {
   test("a bad role value is 400 VALIDATION_FAILED and changes nothing", async () => {
     const p = await app.personas();
     const m = await joinAs(p.session, p.ws1.id, "MEMBER");
-    for (const body of [{ role: "GOD" }, { role: "editor" }, { role: null }, {}, { role: 1 }, { role: "EDITOR", email: "x@y.co" }]) {
-      const res = await app.patch(`/workspaces/${p.ws1.id}/members/${m.id}`, body, { token: p.session });
-      assertError(res, 400, "VALIDATION_FAILED");
-      assert.ok(res.body.details.length > 0, JSON.stringify(body));
+    for (const [body, fields] of [
+      [{ role: "GOD" }, ["role"]],
+      [{ role: "editor" }, ["role"]],
+      [{ role: null }, ["role"]],
+      [{}, ["role"]],
+      [{ role: 1 }, ["role"]],
+      [{ role: "EDITOR", email: "x@y.co" }, ["email"]],
+    ]) {
+      assertInvalid(await app.patch(`/workspaces/${p.ws1.id}/members/${m.id}`, body, { token: p.session }), ...fields);
     }
     const bad = await app.patch(`/workspaces/${p.ws1.id}/members/${m.id}`, { role: "GOD" }, { token: p.session });
     assert.deepEqual(bad.body.details.map((d) => d.field), ["role"]);
