@@ -8,7 +8,9 @@
 //    views of the wrapped bindings (scripts/storage_meter_binding.mjs) that report every call
 //    under that trace, follows every `waitUntil` promise the request registers, and once the
 //    response is returned and all of them have settled, tells the storage meter the trace is
-//    finished.
+//    finished. A request that registered none is finished with its response: the entry then
+//    takes the trace's ledger from the meter and sends it back in `X-Storage-Ledger`, sparing
+//    the harness a round trip; otherwise that header says "ask".
 //
 // 2. The test clock. The worker reads time only through `Date.now()` (src/ctx.rs `now_ms`). A
 //    request to `http://test-clock.internal/` with `{"offsetMs": n}` sets how far this
@@ -57,28 +59,54 @@ export default class HarnessEntry extends Entry {
       },
     };
     const meter = this.env.DB.traced(trace, state);
+    const info = (response) => ({ requestId: response?.headers.get("x-request-id") ?? null, status: response?.status ?? null, waitUntil: pending.length });
     let response;
     try {
       response = await Entry.prototype.fetch.call({ env, ctx }, request);
-      return response;
-    } finally {
+    } catch (error) {
       state.responded = true;
-      real.waitUntil(
-        (async () => {
-          // A settled promise may have registered more; wait until none is left.
-          let seen = 0;
-          while (seen < pending.length) {
-            const batch = pending.slice(seen);
-            seen = pending.length;
-            await Promise.all(batch);
-          }
-          await meter.finish({
-            requestId: response?.headers.get("x-request-id") ?? null,
-            status: response?.status ?? null,
-            waitUntil: pending.length,
-          });
-        })(),
-      );
+      real.waitUntil(meter.finish(info(null)));
+      throw error;
     }
+    state.responded = true;
+    // Every waitUntil of a request is registered before its response is returned. With none,
+    // the request is finished now: its ledger goes back with the response (when small enough).
+    if (pending.length === 0) {
+      const ledger = await meter.take(info(response), MAX_LEDGER_BYTES);
+      return withHeader(response, LEDGER_HEADER, ledger === null ? "ask" : base64(ledger));
+    }
+    real.waitUntil(
+      (async () => {
+        // A settled promise may have registered more; wait until none is left.
+        let seen = 0;
+        while (seen < pending.length) {
+          const batch = pending.slice(seen);
+          seen = pending.length;
+          await Promise.all(batch);
+        }
+        await meter.finish(info(response));
+      })(),
+    );
+    return withHeader(response, LEDGER_HEADER, "ask");
   }
+}
+
+/**
+ * Where the ledger travels (base64 JSON), or "ask" when the harness must ask the meter for it
+ * (work after the response, or a ledger too large for a header). The harness removes the header
+ * before any check sees the response.
+ */
+const LEDGER_HEADER = "x-storage-ledger";
+const MAX_LEDGER_BYTES = 6 * 1024;
+
+function base64(text) {
+  let latin1 = "";
+  for (const b of new TextEncoder().encode(text)) latin1 += String.fromCharCode(b);
+  return btoa(latin1);
+}
+
+function withHeader(response, name, value) {
+  const out = new Response(response.body, response);
+  out.headers.set(name, value);
+  return out;
 }

@@ -23,6 +23,8 @@ class Reporter {
   }
   report(op) {
     const phase = this.state?.responded ? "after" : "before";
+    // Statements are kept to their first 200 characters: enough to tell them apart.
+    if (op.sql) op.sql = op.sql.map((q) => (q.length > 200 ? `${q.slice(0, 200)}…` : q));
     return this.meter.record(this.trace, { binding: this.binding, phase, ...op });
   }
 }
@@ -202,6 +204,7 @@ export default function (env) {
     // entry: the request of this trace is finished.
     Object.defineProperty(view, "traced", { value: make, enumerable: false });
     Object.defineProperty(view, "finish", { value: (info) => env.METER.done(trace, info), enumerable: false });
+    Object.defineProperty(view, "take", { value: (info, maxBytes) => env.METER.take(trace, info, maxBytes), enumerable: false });
     return view;
   };
   return make(UNTRACED, null);

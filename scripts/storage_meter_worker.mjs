@@ -4,8 +4,9 @@
 // that made it; scripts/harness_entry.mjs reports when a request is finished, that is, when its
 // response was returned and every `waitUntil` promise it registered has settled.
 //
-// The harness (tests/helpers.mjs) asks, over an ordinary request to `storage-meter.internal`,
-// for a trace's ledger once the trace is finished. This worker is its own service in Miniflare,
+// The harness (tests/helpers.mjs) gets a request's ledger with its response when the request
+// left no work for after it (`take`), or else asks, over an ordinary request to
+// `storage-meter.internal`, once the trace is finished (`/settle`). This worker is its own service in Miniflare,
 // outside the worker under test, which can neither reach nor reset it.
 import { WorkerEntrypoint } from "cloudflare:workers";
 
@@ -50,6 +51,23 @@ export default class StorageMeter extends WorkerEntrypoint {
     const e = entry(trace);
     e.done = info;
     wake(e);
+  }
+
+  /**
+   * RPC from the metered entry, for a request finished when its response is ready (it
+   * registered no `waitUntil`): marks it done and hands back its ledger as JSON text, which the
+   * entry sends along with the response, so the harness need not ask for it separately; null
+   * (the ledger kept) when it is larger than `maxBytes`.
+   */
+  take(trace, info, maxBytes) {
+    const e = entry(trace);
+    e.done = info;
+    wake(e);
+    const text = JSON.stringify({ trace, done: info, ops: e.ops });
+    // Too large to travel in a header: kept, for the harness to ask for.
+    if (new TextEncoder().encode(text).length > maxBytes) return null;
+    traces.delete(trace);
+    return text;
   }
 
   /** The harness's side, over plain requests: POST /settle {trace, timeoutMs, forget}. */

@@ -272,8 +272,8 @@ export class App {
     try {
       json = text ? JSON.parse(text) : null;
     } catch {}
-    const out = { status: res.status, headers: res.headers, text, bytes, body: json, timing: parseTiming(res.headers.get("server-timing")) };
-    out.storage = trace ? await this.storageOf(trace) : null;
+    const answered = await this.ledgerOf(res.headers, trace);
+    const out = { status: res.status, headers: answered.headers, text, bytes, body: json, timing: parseTiming(answered.headers.get("server-timing")), storage: answered.storage };
     this.observe(method, url, payload, out);
     return out;
   }
@@ -308,16 +308,32 @@ export class App {
    * read too). Returns the same shape as `request`.
    */
   async seen(method, url, sentBody, { status, headers, text }, sentHeaders = {}) {
-    const h = headers instanceof Headers ? headers : new Headers(headers);
     let json = null;
     try {
       json = text ? JSON.parse(text) : null;
     } catch {}
-    const out = { status, headers: h, text, bytes: new TextEncoder().encode(text), body: json, timing: parseTiming(h.get("server-timing")) };
-    const trace = sentHeaders["X-Storage-Trace"];
-    out.storage = trace ? await this.storageOf(trace) : null;
+    const { headers: h, storage } = await this.ledgerOf(new Headers(headers), sentHeaders["X-Storage-Trace"]);
+    const out = { status, headers: h, text, bytes: new TextEncoder().encode(text), body: json, timing: parseTiming(h.get("server-timing")), storage };
     this.observe(method, url, sentBody, out);
     return out;
+  }
+
+  /**
+   * A response's headers without the harness entry's `X-Storage-Ledger`, and the storage use of
+   * its request: from that header when the request was finished with its response, else asked
+   * of the meter (`storageOf`). Null storage for an untraced request.
+   */
+  async ledgerOf(received, trace) {
+    const headers = new Headers(received);
+    const carried = headers.get("x-storage-ledger");
+    headers.delete("x-storage-ledger");
+    if (!trace) return { headers, storage: null };
+    if (carried && carried !== "ask") {
+      const ledger = JSON.parse(Buffer.from(carried, "base64").toString("utf8"));
+      assert.equal(ledger.trace, trace, "the ledger that came back is of another request");
+      return { headers, storage: new StorageUse(ledger) };
+    }
+    return { headers, storage: await this.storageOf(trace) };
   }
 
   /**
