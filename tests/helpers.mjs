@@ -162,7 +162,9 @@ export function parseTiming(header) {
  * - `kv`: `{ reads, writes }` (get/getWithMetadata/list; put/delete);
  * - `r2`: R2 calls; `rl`: calls to the rate limiter's Durable Object;
  * - `ops`: every call, in order: `{ binding, kind, op, phase: "before"|"after", sql?, key? }`
- *   (`phase` says whether it started before the response was returned);
+ *   (`phase`: whether it started before the product's entry had returned the response; a
+ *   `waitUntil` task can start before that, so `phase` does not say what `Server-Timing`
+ *   counted: `d1-after` does);
  * - `settled`: the request finished (response returned, every `waitUntil` settled) within the
  *   wait; `requestId`: the `X-Request-Id` of its response.
  */
