@@ -57,6 +57,9 @@ pub struct Ctx {
     pub rate: RefCell<Option<(Limits, Decision)>>,
     /// Headers added to the response, success or error (an MCP 401's `WWW-Authenticate`).
     pub response_headers: RefCell<Vec<(&'static str, String)>>,
+    /// The API key that authenticated this request, if one did: its `lastUsedAt` is written
+    /// once the request has succeeded (`auth::usage`).
+    pub api_key_used: RefCell<Option<String>>,
 }
 
 impl Ctx {
@@ -83,6 +86,7 @@ impl Ctx {
             rate: RefCell::default(),
             response_headers: RefCell::default(),
             headers,
+            api_key_used: RefCell::default(),
             env,
             wait: Rc::new(wait),
             timing,
@@ -117,6 +121,8 @@ impl Ctx {
             client_ip: self.client_ip.clone(),
             rate: RefCell::default(),
             response_headers: RefCell::default(),
+            // The key's use is the POST's, recorded on its own context.
+            api_key_used: RefCell::default(),
             // A tool's arguments are all it says: no cookie, no Origin of its own.
             headers: web_sys::Headers::new()
                 .map_err(|e| ApiError::Internal(format!("tool request headers: {e:?}")))?,

@@ -57,6 +57,9 @@ async fn fetch(raw: web_sys::Request, env: Env, wait: Context) -> worker::Result
             Err(e) => Err(e),
         },
     };
+    if result.is_ok() {
+        auth::usage::succeeded(&ctx);
+    }
     Ok(finish(&ctx, result))
 }
 

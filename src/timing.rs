@@ -23,6 +23,9 @@ pub struct Timing {
     /// Rate-limit decisions taken from this isolate's lease, with no call.
     pub rl_local: u32,
     pub rl_ms: f64,
+    /// D1 statements scheduled to run after the response (through `wait_until`): announced
+    /// here, since they cannot be timed before the response leaves.
+    pub d1_after: u32,
 }
 
 impl Timing {
@@ -52,6 +55,12 @@ impl Timing {
             &[(self.rl_calls, "call"), (self.rl_local, "local")],
             self.rl_ms,
         );
+        if self.d1_after > 0 {
+            parts.push(format!(
+                "d1-after;desc=\"{}\"",
+                plural(self.d1_after, "query")
+            ));
+        }
         parts.push(format!("total;dur={total_ms:.1}"));
         parts.join(", ")
     }
@@ -106,6 +115,15 @@ mod tests {
         assert_eq!(
             t.header(0.0),
             "kv;desc=\"2 writes\";dur=0.0, d1;desc=\"1 query\";dur=0.0, total;dur=0.0"
+        );
+        let t4 = Timing {
+            d1_statements: 1,
+            d1_after: 1,
+            ..Default::default()
+        };
+        assert_eq!(
+            t4.header(1.0),
+            "d1;desc=\"1 query\";dur=0.0, d1-after;desc=\"1 query\", total;dur=1.0"
         );
     }
 }

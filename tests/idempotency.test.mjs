@@ -1,6 +1,6 @@
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, assertError, assertNoD1, withoutRequestId, ghostWorkspaceId, unique, logLines } from "./helpers.mjs";
+import { startWorker, assertError, assertNoD1, withoutRequestId, ghostWorkspaceId, unique, logLines, assertInvalid, assertNoStorage } from "./helpers.mjs";
 
 const CREDENTIALS_KEY = "5e5e5e5e1d1d1d1d5e5e5e5e1d1d1d1d5e5e5e5e1d1d1d1d5e5e5e5e1d1d1d1d";
 
@@ -192,7 +192,7 @@ describe("Idempotency-Key on POST /posts", () => {
     const before = await counts();
     // Refused while reading the body.
     const bad = await app.post("/posts", { content: "x".repeat(10_001), targets: [{ accountId: w.a1.id }] }, withKey(key, w.session));
-    assertError(bad, 400, "VALIDATION_FAILED");
+    assertInvalid(bad, "content");
     // Refused after the key was claimed: the account is not a live one of the workspace.
     const ghost = await app.post("/posts", { content: "ghost account", targets: [{ accountId: ghostId("soc_", w.ws1.id) }] }, withKey(key, w.session));
     assertError(ghost, 400, "VALIDATION_FAILED");
@@ -258,7 +258,7 @@ describe("Idempotency-Key on POST /posts", () => {
         const ghost = await app.post("/posts", postBody({ id: ghostId("soc_", ghostWorkspaceId()) }), withKey(key, token));
         for (const res of [real, ghost]) {
           assertError(res, 403, "WORKSPACE_FORBIDDEN");
-          assertNoD1(res);
+          assertNoStorage(res);
         }
         assert.equal(withoutRequestId(real.text), withoutRequestId(ghost.text));
         assert.equal(await app.count("idempotency_keys", "idem_key = ?", key), 0);
@@ -266,7 +266,7 @@ describe("Idempotency-Key on POST /posts", () => {
       // A malformed key on a refused request is still the refusal, decided first.
       const malformed = await app.post("/posts", postBody(w.af), withKey("k".repeat(256), w.session));
       assertError(malformed, 403, "WORKSPACE_FORBIDDEN");
-      assertNoD1(malformed);
+      assertNoStorage(malformed);
       assert.deepEqual(await counts(), before);
     });
 
@@ -279,7 +279,7 @@ describe("Idempotency-Key on POST /posts", () => {
       const before = await counts();
       const res = await app.post("/posts", postBody(w.a1), withKey(key, member.token));
       assertError(res, 403, "ROLE_FORBIDDEN");
-      assertNoD1(res);
+      assertNoStorage(res);
       assert.deepEqual(await counts(), before);
     });
   });
@@ -323,7 +323,7 @@ describe("Idempotency-Key on POST /workspaces", () => {
     await app.createWorkspace(owner.token, { slug: taken });
     const key = idemKey();
     const before = await counts();
-    assertError(await app.post("/workspaces", { name: "x".repeat(101) }, withKey(key, owner.token)), 400, "VALIDATION_FAILED");
+    assertInvalid(await app.post("/workspaces", { name: "x".repeat(101) }, withKey(key, owner.token)), "name");
     assertError(await app.post("/workspaces", { name: "Clash", slug: taken }, withKey(key, owner.token)), 409, "SLUG_TAKEN");
     assert.deepEqual(await counts(), before);
     const ok = await app.post("/workspaces", { name: unique("Fixed ") }, withKey(key, owner.token));
@@ -350,7 +350,7 @@ describe("Idempotency-Key on POST /workspaces", () => {
       for (const token of [p.fullKey, p.scopedKey]) {
         const res = await app.post("/workspaces", { name: unique("Keyed ") }, withKey(idemKey(), token));
         assertError(res, 403, "SESSION_REQUIRED");
-        assertNoD1(res);
+        assertNoStorage(res);
       }
       assert.deepEqual(await counts(), before);
     });
@@ -359,7 +359,7 @@ describe("Idempotency-Key on POST /workspaces", () => {
       const before = await counts();
       const res = await app.post("/workspaces", { name: unique("Anon ") }, { headers: { "Idempotency-Key": idemKey() } });
       assertError(res, 401, "UNAUTHORIZED");
-      assertNoD1(res);
+      assertNoStorage(res);
       assert.deepEqual(await counts(), before);
     });
   });
@@ -378,7 +378,7 @@ describe("Idempotency-Key where the response holds a secret", () => {
     assert.deepEqual(await counts(), before);
     const ws = await app.createWorkspace(owner.token);
     const shorthand = await app.post(`/workspaces/${ws.id}/api-keys`, { name: "replayable?" }, withKey(idemKey(), owner.token));
-    assertError(shorthand, 400, "VALIDATION_FAILED");
+    assertInvalid(shorthand, "Idempotency-Key");
     assert.equal(await app.count("api_keys"), before.apiKeys);
   });
 
@@ -397,7 +397,7 @@ describe("Idempotency-Key where the response holds a secret", () => {
     const user = await app.signup();
     const before = await counts();
     const res = await app.post("/auth/login", { email: user.email, password: user.password }, { headers: { "Idempotency-Key": idemKey() } });
-    assertError(res, 400, "VALIDATION_FAILED");
+    assertInvalid(res, "Idempotency-Key");
     assert.ok(!res.text.includes("pb_sess_"));
     assert.deepEqual(await counts(), before);
   });

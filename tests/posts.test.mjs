@@ -1,6 +1,6 @@
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, assertError, assertNoD1, withoutRequestId, ghostWorkspaceId, unique, tick, ghostId } from "./helpers.mjs";
+import { startWorker, assertError, assertNoStorage, withoutRequestId, ghostWorkspaceId, unique, tick, ghostId } from "./helpers.mjs";
 
 const CREDENTIALS_KEY = "0b1c2d3e4f5061728394a5b6c7d8e9f00112233445566778899aabbccddeeff0";
 
@@ -138,7 +138,7 @@ function postAuth(name) {
         const ghost = await app.request(method, `/posts/${ghostId("post_", ghostWorkspaceId())}${suffix}`, { token, body: payload, headers });
         for (const res of [real, ghost]) {
           assertError(res, 403, "WORKSPACE_FORBIDDEN");
-          assertNoD1(res);
+          assertNoStorage(res);
         }
         assert.equal(withoutRequestId(real.text), withoutRequestId(ghost.text));
         assert.ok(!real.text.includes(w.foreign.id));
@@ -160,7 +160,7 @@ function postAuth(name) {
           for (const token of [m.session, m.key]) {
             const res = await app.request(method, `/posts/${post.id}${suffix}`, { token, body: body?.(), headers: headersFor(post) });
             assertError(res, 403, "ROLE_FORBIDDEN");
-            assertNoD1(res);
+            assertNoStorage(res);
           }
         }
         assert.deepEqual(await postState(post.id), before);
@@ -177,7 +177,7 @@ function postAuth(name) {
       const before = await postState(post.id);
       const res = await app.request(method, `/posts/${post.id}${suffix}`, { body: body?.(), headers: headersFor(post) });
       assertError(res, 401, "UNAUTHORIZED");
-      assertNoD1(res);
+      assertNoStorage(res);
       assert.deepEqual(await postState(post.id), before);
     });
   });
@@ -388,7 +388,7 @@ describe("POST /posts", () => {
         const ghost = await app.post("/posts", { content: "intrusion", targets: [{ accountId: ghostId("soc_", ghostWorkspaceId()) }], scheduledFor: inMinutes(30) }, { token });
         for (const res of [real, ghost]) {
           assertError(res, 403, "WORKSPACE_FORBIDDEN");
-          assertNoD1(res);
+          assertNoStorage(res);
         }
         assert.equal(withoutRequestId(real.text), withoutRequestId(ghost.text));
       }
@@ -405,7 +405,7 @@ describe("POST /posts", () => {
         for (const token of [m.session, m.key]) {
           const res = await app.post("/posts", { content: "no", targets: [{ accountId: w.a1.id }] }, { token });
           assertError(res, 403, "ROLE_FORBIDDEN");
-          assertNoD1(res);
+          assertNoStorage(res);
         }
       }
       assert.deepEqual(await counts(), before);
@@ -417,7 +417,7 @@ describe("POST /posts", () => {
       const before = await counts();
       const res = await app.post("/posts", { workspaceId: w.ws2.id, content: "x", targets: [{ accountId: w.a1.id }] }, { token: w.session });
       assertError(res, 400, "WORKSPACE_CONFLICT");
-      assertNoD1(res);
+      assertNoStorage(res);
       assert.deepEqual(await counts(), before);
     });
 
@@ -426,7 +426,7 @@ describe("POST /posts", () => {
       const before = await counts();
       const res = await app.post("/posts", { content: "anon", targets: [{ accountId: w.a1.id }] });
       assertError(res, 401, "UNAUTHORIZED");
-      assertNoD1(res);
+      assertNoStorage(res);
       assert.deepEqual(await counts(), before);
     });
   });
@@ -1066,7 +1066,7 @@ describe("posts: the role table", () => {
         } else {
           for (const [name, res] of Object.entries(attempts)) {
             assertError(res, 403, "ROLE_FORBIDDEN");
-            assertNoD1(res);
+            assertNoStorage(res);
             assert.ok(res.body.code === "ROLE_FORBIDDEN", name);
           }
           assert.deepEqual(await counts(), before);
@@ -1261,7 +1261,7 @@ describe("GET /posts", () => {
         const ghost = await app.get(`/posts?workspaceId=${ghostWorkspaceId()}`, { token });
         for (const res of [real, ghost]) {
           assertError(res, 403, "WORKSPACE_FORBIDDEN");
-          assertNoD1(res);
+          assertNoStorage(res);
         }
         assert.equal(withoutRequestId(real.text), withoutRequestId(ghost.text));
       }
@@ -1270,7 +1270,7 @@ describe("GET /posts", () => {
     test("no credential is 401, no d1", async () => {
       const res = await app.get("/posts");
       assertError(res, 401, "UNAUTHORIZED");
-      assertNoD1(res);
+      assertNoStorage(res);
     });
   });
 });

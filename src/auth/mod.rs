@@ -39,7 +39,7 @@ pub async fn authenticate(ctx: &Ctx) -> Result<Rc<Principal>, ApiError> {
         });
         log.workspaces = principal.workspaces.len();
     }
-    usage::touch(ctx, &principal);
+    usage::authenticated(ctx, &principal);
     Ok(principal)
 }
 

@@ -285,6 +285,8 @@ async fn answer(
                     _ => None,
                 };
                 ctx.log.borrow_mut().tool_error = Some((e.code(), cause));
+                // A refused call is not a use of the key: no `lastUsedAt` write, as on REST.
+                ctx.api_key_used.borrow_mut().take();
             }
             Ok(tools::result(ctx, args.list, &outcome, &modern("")))
         }
