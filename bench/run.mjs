@@ -230,11 +230,13 @@ function makeScenario(s) {
   const url = s.server.url + s.path;
   const headers = s.token ? { Authorization: `Bearer ${s.token}` } : {};
   let n = 0;
-  const body = s.account ? JSON.stringify({ content: "Benchmark post: fresh roast, new colours.", targets: [{ accountId: s.account }] }) : undefined;
-  const req = () => (body ? { method: "POST", headers: { ...headers, "Content-Type": "application/json", "Idempotency-Key": `probe-${Date.now()}-${n++}` }, body } : { headers });
+  const body = s.account ? JSON.stringify({ content: "Benchmark post: fresh roast, new colours.", targets: [{ accountId: s.account }] }) : s.rpc ? JSON.stringify(s.rpc) : undefined;
+  // An MCP scenario (`rpc`) POSTs the same JSON-RPC message every time (bench/post-json.lua).
+  const rpcHeaders = { ...headers, "Content-Type": "application/json", Accept: "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25" };
+  const req = () => (s.rpc ? { method: "POST", headers: rpcHeaders, body } : body ? { method: "POST", headers: { ...headers, "Content-Type": "application/json", "Idempotency-Key": `probe-${Date.now()}-${n++}` }, body } : { headers });
   const runTag = `${s.name}-${Date.now().toString(36)}`;
   let round = 0;
-  const wrkOpts = () => (body ? { script: path.join(root, "bench/create-post.lua"), scriptArgs: [s.token, s.account, `${runTag}-${round++}`] } : { headers });
+  const wrkOpts = () => (s.rpc ? { script: path.join(root, "bench/post-json.lua"), scriptArgs: [s.token, body] } : body ? { script: path.join(root, "bench/create-post.lua"), scriptArgs: [s.token, s.account, `${runTag}-${round++}`] } : { headers });
   const problems = [];
   const check = (r, when) => {
     if (r.status !== s.expect) problems.push(`${when}: status ${r.status}, expected ${s.expect}: ${r.text.slice(0, 160)}`);
@@ -425,6 +427,8 @@ async function main() {
       { name: "minimal-const", server: minimal, path: "/const", expect: 200, storage: "none" },
       { name: "minimal-post", server: minimal, path: "/post", expect: 200, storage: "d1 1 query", verify: thePost },
       { name: "get-post", server: product, path: `/api/v1/posts/${target.id}`, token: data.fullKey, expect: 200, verify: thePost },
+      { name: "mcp-get-post", server: product, path: "/mcp", token: data.fullKey, expect: 200, verify: (r) => (r.json?.result?.isError === false ? thePost({ ...r, json: r.json.result.structuredContent }) : `expected a tool result, got ${r.text.slice(0, 120)}`), rpc: { jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "posts.get", arguments: { postId: target.id } } } },
+      { name: "mcp-tools-list", server: product, path: "/mcp", token: data.fullKey, expect: 200, verify: (r) => (r.json?.result?.tools?.length >= 20 ? null : `expected the tools, got ${r.text.slice(0, 120)}`), rpc: { jsonrpc: "2.0", id: 1, method: "tools/list" } },
       { name: "auth-read", server: product, path: "/api/v1/workspaces", token: data.fullKey, expect: 200, verify: listOf(50) },
       { name: "minimal-workspaces", server: minimal, path: "/workspaces", expect: 200, storage: "d1 1 query", verify: listOf(51) },
       { name: "list-one", server: product, path: `/api/v1/posts?workspaceId=${ws0}&limit=50`, token: data.fullKey, expect: 200, verify: listOf(50, ws0) },
@@ -481,6 +485,18 @@ function evaluate({ env, loadStart, loadEnd, size, startup, starts, results, sca
       uses: ["get-post", "minimal-post"],
     },
     {
+      line: "mcp-get-post (tools/call posts.get) ≥ 0.8 × get-post",
+      measured: `${(r["mcp-get-post"].rps / r["get-post"].rps).toFixed(2)} × (${r["mcp-get-post"].rps.toFixed(0)} / ${r["get-post"].rps.toFixed(0)} req/s; ${cpuVs("mcp-get-post", "get-post")})`,
+      pass: r["mcp-get-post"].rps >= 0.8 * r["get-post"].rps,
+      uses: ["mcp-get-post", "get-post"],
+    },
+    {
+      line: "mcp-tools-list: no KV and no D1 once the key is warm",
+      measured: `Server-Timing: ${r["mcp-tools-list"].timingHeader}`,
+      pass: noStorage(r["mcp-tools-list"].timing),
+      uses: ["mcp-tools-list"],
+    },
+    {
       line: "auth-read ≥ 0.8 × minimal worker's storage route",
       measured: `${(r["auth-read"].rps / minPost).toFixed(2)} × (${r["auth-read"].rps.toFixed(0)} / ${minPost.toFixed(0)} req/s; ${cpuVs("auth-read", "minimal-post")})`,
       pass: r["auth-read"].rps >= 0.8 * minPost,
@@ -533,7 +549,7 @@ function evaluate({ env, loadStart, loadEnd, size, startup, starts, results, sca
     ["scenario", "request", "req/s", "p50", "p99", "× baseline", "workerd CPU/req", "storage per request (Server-Timing)", "status check"],
     ...Object.values(r).map((x) => [
       x.name,
-      `${x.account ? "POST" : "GET"} ${x.server.kind === "minimal" ? "(minimal) " : ""}${x.path.replace(/(post|ws)_[0-9A-Za-z]+/g, "$1_…")}`,
+      `${x.rpc ? `POST /mcp ${x.rpc.method}${x.rpc.params?.name ? ` ${x.rpc.params.name}` : ""}` : `${x.account ? "POST" : "GET"} ${x.server.kind === "minimal" ? "(minimal) " : ""}${x.path.replace(/(post|ws)_[0-9A-Za-z]+/g, "$1_…")}`}`,
       x.rps.toFixed(0),
       fmtMs(x.p50),
       fmtMs(x.p99),

@@ -25,6 +25,11 @@
 //   logout   POST /auth/logout alone, with a session of its own: the first request ends it,
 //            the rest must be 401.
 //
+// Times and cursors come from scripts/fuzz_hooks.py: every `date-time` is drawn from valid times
+// at any offset, the edges of the accepted range and valid times with one character replaced or
+// inserted (non-ASCII, controls), and `cursor` is sometimes the hex of such a time and an id.
+// Without them no generated value reached the timestamp parser past its shape check.
+//
 // The worker's outbound fetch (URL ingest) is answered here with a small PNG, as in the
 // black-box suite: a fuzz run touches no network, and a 502 means the worker's bug, not the
 // sandbox's. Worker log lines go to .schemathesis/worker.log. Miniflare is driven from this
@@ -63,6 +68,9 @@ const CHECKS = [
   "use_after_free",
   "ensure_resource_availability",
 ].join(",");
+// Hostile times (valid at any offset, at the edges of the range, and with one character changed)
+// for every `date-time`, and forged cursors: Schemathesis alone never sends either (issue 11).
+const HOOKS = path.join(root, "scripts/fuzz_hooks.py");
 const outDir = path.join(root, ".schemathesis");
 fs.mkdirSync(outDir, { recursive: true });
 const logFd = fs.openSync(path.join(outDir, "worker.log"), "w");
@@ -122,7 +130,7 @@ function schemathesis(name, credential, { config, include = [], exclude = [], ph
   ];
   console.log(`\n=== fuzz pass "${name}" ===`);
   return new Promise((resolve) => {
-    const st = spawn(path.join(root, ".venv/bin/st"), args, { stdio: "inherit" });
+    const st = spawn(path.join(root, ".venv/bin/st"), args, { stdio: "inherit", env: { ...process.env, SCHEMATHESIS_HOOKS: HOOKS } });
     st.on("error", (e) => (console.error(e.message), resolve(1)));
     st.on("exit", (code, signal) => resolve(code ?? (signal ? 1 : 0)));
   });
@@ -170,11 +178,17 @@ function sessionConfig(keep, spare, states, capabilities) {
     ...only("PATCH /workspaces/{workspaceId}/members/{userId}", { userId: states.member }, { stateful: false }),
     ...only("DELETE /workspaces/{workspaceId}/members/{userId}", { userId: states.leaver }, { stateful: false }),
     ...only("POST /posts/{postId}/reschedule", { postId: states.scheduled }),
-    ...only("POST /posts/{postId}/approve", { postId: states.awaiting[0], workspaceId: states.review, "X-Workspace-Id": states.review }),
-    ...only("POST /posts/{postId}/request-changes", { postId: states.awaiting[1], workspaceId: states.review, "X-Workspace-Id": states.review }),
+    // Approving names the revision seen (If-Match, the post's ETag).
+    ...only("POST /posts/{postId}/approve", { postId: states.awaiting[0].id, workspaceId: states.review, "X-Workspace-Id": states.review, "If-Match": `"${states.awaiting[0].revision}"` }),
+    ...only("POST /posts/{postId}/request-changes", { postId: states.awaiting[1].id, workspaceId: states.review, "X-Workspace-Id": states.review }),
     // The credential-less routes, past their credential: the fuzz user's e-mail and password,
     // a live upload token for a PENDING image, a download token for the kept asset.
     ...only("POST /auth/login", { "body.email": capabilities.email, "body.password": capabilities.password }),
+    // The dashboard's session routes answer only their own origin (the bearer header this pass
+    // sends is not theirs: dashboard logout ends only a cookie's session).
+    ...only("POST /dashboard/signup", { Origin: capabilities.origin }),
+    ...only("POST /dashboard/login", { Origin: capabilities.origin, "body.email": capabilities.email, "body.password": capabilities.password }),
+    ...only("POST /dashboard/logout", { Origin: capabilities.origin }),
     ...only("PUT /media/{mediaId}/upload", { mediaId: capabilities.upload.media, token: capabilities.upload.token }),
     ...only("GET /media/{mediaId}/download", { mediaId: keep.media, token: capabilities.downloadToken }),
     "",
@@ -206,7 +220,7 @@ async function inStates(token, workspace) {
   const reviewAccount = await call("POST", "/social-accounts", { workspaceId: review.id, platform: "BLUESKY", handle: "@fuzzreview" }, token);
   const awaiting = [];
   for (const n of [1, 2]) {
-    awaiting.push((await call("POST", "/posts", { content: `Fuzz awaiting ${n}`, targets: [{ accountId: reviewAccount.id }], scheduledFor: later }, token)).id);
+    awaiting.push(await call("POST", "/posts", { content: `Fuzz awaiting ${n}`, targets: [{ accountId: reviewAccount.id }], scheduledFor: later }, token));
   }
   return { member: await joined("member"), leaver: await joined("leaver"), scheduled: scheduled.id, review: review.id, awaiting };
 }
@@ -232,6 +246,7 @@ try {
   const pending = await call("POST", "/media/presign", { workspaceId: one.id, filename: "fuzz.png", contentType: "image/png", bytes: 4096 }, token);
   const capabilities = {
     ...user,
+    origin: new URL(base).origin,
     upload: { media: pending.mediaAsset.id, token: tokenOf(pending.uploadUrl) },
     downloadToken: tokenOf((await call("GET", `/media/${keep.media}`, undefined, token)).url),
   };

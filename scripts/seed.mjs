@@ -64,6 +64,8 @@ Demo data is in the local database.
   full-access key: ${creds.full}
   scoped key:      ${creds.scoped}   (reaches ${acme.name} only)
 
+Dashboard: http://127.0.0.1:8787/ (sign in as the user above)
+
 Try:
   curl -s http://127.0.0.1:8787/api/v1/workspaces -H "Authorization: Bearer ${creds.full}"
   curl -s http://127.0.0.1:8787/api/v1/workspaces/${globex.id} -H "Authorization: Bearer ${creds.scoped}"   # 403

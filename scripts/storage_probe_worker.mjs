@@ -30,6 +30,11 @@ const handlers = {
     const bytes = new Uint8Array(await obj.arrayBuffer());
     return { key: obj.key, size: obj.size, httpMetadata: obj.httpMetadata, customMetadata: obj.customMetadata, base64: b64(bytes) };
   },
+  async "r2/put"(env, { key, base64, httpMetadata }) {
+    const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+    const obj = await env.MEDIA.put(key, bytes, { httpMetadata });
+    return { key: obj.key, size: obj.size, uploaded: obj.uploaded.toISOString() };
+  },
   async "r2/head"(env, { key }) {
     const obj = await env.MEDIA.head(key);
     return obj === null ? null : { key: obj.key, size: obj.size, httpMetadata: obj.httpMetadata };

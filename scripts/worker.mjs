@@ -52,6 +52,8 @@ function apiWorker(bindings) {
     durableObjects: { RATE_LIMITER: "RateLimiter", PUBLISH_SCHEDULER: "PublishScheduler" },
     queueProducers: { PUBLISH_QUEUE: PUBLISH_QUEUE },
     queueConsumers: publishQueueConsumers,
+    // The dashboard, as wrangler.toml's `[assets]`: files are answered before the worker runs.
+    assets: { directory: path.join(root, "dashboard/dist"), routerConfig: { has_user_worker: true } },
     bindings: {
       ENVIRONMENT: "test",
       // Test runs send many requests per key: limits out of the way unless a run sets its own.
@@ -64,17 +66,96 @@ function apiWorker(bindings) {
   };
 }
 
+export const METER_HOST = "storage-meter.internal";
+const METER_BINDING_WORKER = "storage-meter-binding";
+
+/**
+ * The storage meter (test-only): the built worker behind scripts/harness_entry.mjs, with D1, KV,
+ * R2 and the rate limiter replaced by wrapped bindings (scripts/storage_meter_binding.mjs) that
+ * report every call to the meter's ledger (scripts/storage_meter_worker.mjs) before forwarding
+ * it to the same local storage. Returns the api worker's changed options and the two workers.
+ */
+function metered(api) {
+  // Binding name → [Miniflare option, kind]. Bindings of these options not named here (added
+  // later, say) stay on the api worker as they are, unmetered.
+  const wrapped = { DB: ["d1Databases", "d1"], AUTH_CACHE: ["kvNamespaces", "kv"], MEDIA: ["r2Buckets", "r2"], RATE_LIMITER: ["durableObjects", "do"] };
+  const asRecord = (v) => (Array.isArray(v) ? Object.fromEntries(v.map((n) => [n, n])) : { ...(v ?? {}) });
+  const kept = {};
+  const inner = {};
+  for (const option of new Set(Object.values(wrapped).map(([o]) => o))) {
+    kept[option] = asRecord(api[option]);
+    inner[option] = {};
+  }
+  for (const [name, [option]] of Object.entries(wrapped)) {
+    if (!(name in kept[option])) throw new Error(`storage meter: the api worker has no ${option} binding ${name}`);
+    inner[option][name] = kept[option][name];
+    delete kept[option][name];
+  }
+  // The rate limiter's class lives in the api worker.
+  const rl = inner.durableObjects.RATE_LIMITER;
+  inner.durableObjects.RATE_LIMITER = { ...(typeof rl === "string" ? { className: rl } : rl), scriptName: api.name };
+  return {
+    api: {
+      ...api,
+      ...kept,
+      scriptPath: path.join(root, "scripts/harness_entry.mjs"),
+      wrappedBindings: {
+        ...api.wrappedBindings,
+        ...Object.fromEntries(
+          Object.entries(wrapped).map(([name, [, kind]]) => [name, { scriptName: METER_BINDING_WORKER, bindings: { KIND: kind, NAME: name } }]),
+        ),
+      },
+    },
+    workers: [
+      {
+        // Its bindings are the wrapped bindings' inner bindings: the real ones, and the ledger.
+        name: METER_BINDING_WORKER,
+        modules: true,
+        scriptPath: path.join(root, "scripts/storage_meter_binding.mjs"),
+        ...inner,
+        serviceBindings: { METER: "storage-meter" },
+      },
+      {
+        name: "storage-meter",
+        modules: true,
+        scriptPath: path.join(root, "scripts/storage_meter_worker.mjs"),
+        compatibilityDate,
+        routes: [`${METER_HOST}/*`],
+      },
+    ],
+  };
+}
+
 /**
  * Miniflare options: the built worker (first, so every request that is not the probe's reaches
  * it) and the storage probe (scripts/storage_probe_worker.mjs) over the same D1, KV and R2.
  * `bindings` override the test defaults, `worker` adds per-worker options (outboundService),
- * the rest are Miniflare's shared options (host, port, handleRuntimeStdio).
+ * `meter: true` serves the worker behind the storage meter (see `metered`), `isolates: n` adds
+ * n - 1 copies of the worker, each its own isolate, reached at `http://api-<i>.test/` (i = 2…n),
+ * over the same storage and the same rate-limiter objects; the rest are Miniflare's shared
+ * options (host, port, handleRuntimeStdio).
  */
-export function miniflareOptions({ bindings = {}, worker = {}, ...shared } = {}) {
+export function miniflareOptions({ bindings = {}, worker = {}, meter = false, isolates = 1, ...shared } = {}) {
+  const api = { ...apiWorker(bindings), ...worker };
+  const m = meter ? metered(api) : { api, workers: [] };
+  // A copy's Durable Object bindings name the first worker's classes, so their objects are shared.
+  const sharedObjects = Object.fromEntries(
+    Object.entries(m.api.durableObjects ?? {}).map(([k, v]) => [k, { ...(typeof v === "string" ? { className: v } : v), scriptName: api.name }]),
+  );
+  // A queue has one consumer: the first worker's (copies may still send to it).
+  const { queueConsumers: _consumers, ...copyOf } = m.api;
+  const copies = Array.from({ length: isolates - 1 }, (_, i) => ({
+    ...copyOf,
+    name: `${api.name}-${i + 2}`,
+    routes: [`${api.name}-${i + 2}.test/*`],
+    durableObjects: sharedObjects,
+  }));
   return {
     ...shared,
     workers: [
-      { ...apiWorker(bindings), ...worker },
+      m.api,
+      ...copies,
+      ...m.workers,
       {
         name: "storage-probe",
         modules: true,
@@ -94,7 +175,7 @@ export function miniflareOptions({ bindings = {}, worker = {}, ...shared } = {})
 /**
  * Direct access to the local storage the worker uses, shaped like the bindings' own API
  * (`db.prepare(sql).bind(...).first()/all()/run()`, `db.batch`, `kv.get/list`,
- * `bucket.get/head/list`), every call one async request to the storage probe.
+ * `bucket.get/head/put/list`), every call one async request to the storage probe.
  */
 export class Storage {
   constructor(mf) {
@@ -148,6 +229,7 @@ export class Storage {
         return { ...obj, arrayBuffer: async () => body };
       },
       head: (key) => call("r2/head", { key }),
+      put: (key, bytes, httpMetadata = {}) => call("r2/put", { key, base64: Buffer.from(bytes).toString("base64"), httpMetadata }),
       list: (options = {}) => call("r2/list", { options }),
     };
   }

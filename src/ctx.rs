@@ -9,77 +9,34 @@ use worker::Env;
 use crate::domain::ids::RequestId;
 use crate::domain::time::Timestamp;
 use crate::http::error::{ApiError, Context as _};
-use crate::http::respond::LogFields;
-use crate::ratelimit::{client_ip, Decision, Limits};
+use crate::ratelimit::rules::{client_ip, Decision, Limits};
 use crate::store::Db;
+// The clock and the counters live in a leaf module that storage code can use without `Ctx`;
+// re-exported here for code that already reaches them through `ctx`.
+pub use crate::timing::{now_ms, SharedTiming, Timing};
 
 /// Binding names, named once.
 pub const DB: &str = "DB";
 pub const AUTH_CACHE: &str = "AUTH_CACHE";
 
-/// Storage work done by this request, by kind.
+/// What the log line says about the request beyond method and status.
 #[derive(Debug, Default)]
-pub struct Timing {
-    pub kv_reads: u32,
-    pub kv_writes: u32,
-    pub kv_ms: f64,
-    pub d1_statements: u32,
-    pub d1_ms: f64,
-    /// Calls to the rate limiter's Durable Object.
-    pub rl_calls: u32,
-    /// Rate-limit decisions taken from this isolate's lease, with no call.
-    pub rl_local: u32,
-    pub rl_ms: f64,
+pub struct LogFields {
+    pub route: &'static str,
+    pub principal: Option<&'static str>,
+    pub workspaces: usize,
+    /// The MCP tool a `POST /mcp` called, and its error code and cause if it was refused
+    /// (the HTTP status of the POST is 200 either way).
+    pub tool: Option<&'static str>,
+    pub tool_error: Option<(&'static str, Option<String>)>,
 }
-
-impl Timing {
-    /// `kv;desc="1 read";dur=0.8, d1;desc="2 queries";dur=3.1, total;dur=5.0`: only the kinds of
-    /// storage the request touched appear, so a refusal at the edge shows no `d1`.
-    pub fn header(&self, total_ms: f64) -> String {
-        let mut parts = Vec::new();
-        // One entry per kind of storage touched, naming only the counts that are not zero.
-        let mut entry = |name: &str, counts: &[(u32, &str)], ms: f64| {
-            let what: Vec<String> = counts
-                .iter()
-                .filter(|(n, _)| *n > 0)
-                .map(|&(n, word)| plural(n, word))
-                .collect();
-            if !what.is_empty() {
-                parts.push(format!("{name};desc=\"{}\";dur={ms:.1}", what.join(", ")));
-            }
-        };
-        entry(
-            "kv",
-            &[(self.kv_reads, "read"), (self.kv_writes, "write")],
-            self.kv_ms,
-        );
-        entry("d1", &[(self.d1_statements, "query")], self.d1_ms);
-        entry(
-            "rl",
-            &[(self.rl_calls, "call"), (self.rl_local, "local")],
-            self.rl_ms,
-        );
-        parts.push(format!("total;dur={total_ms:.1}"));
-        parts.join(", ")
-    }
-}
-
-fn plural(n: u32, word: &str) -> String {
-    match (n, word) {
-        (1, w) => format!("1 {w}"),
-        (n, "query") => format!("{n} queries"),
-        (n, "local") => format!("{n} local"),
-        (n, w) => format!("{n} {w}s"),
-    }
-}
-
-pub type SharedTiming = Rc<RefCell<Timing>>;
 
 pub struct Ctx {
     pub request_id: RequestId,
     pub started_ms: f64,
     pub env: Env,
-    pub wait: worker::Context,
+    /// Shared with the `Ctx` of each MCP tool call.
+    pub wait: Rc<worker::Context>,
     pub timing: SharedTiming,
     pub db: Db,
     /// `scheme://host` of the request, for `Link` headers.
@@ -88,6 +45,9 @@ pub struct Ctx {
     pub query: Vec<(String, String)>,
     pub workspace_header: Option<String>,
     pub authorization: Option<String>,
+    /// The request's headers, for the few read only on some paths (`Cookie` and `Origin` for
+    /// the dashboard's session, `If-Match` for approve): a bearer request never pays for them.
+    headers: web_sys::Headers,
     pub idempotency_key: Option<String>,
     pub method: String,
     pub log: RefCell<LogFields>,
@@ -95,6 +55,11 @@ pub struct Ctx {
     pub client_ip: String,
     /// The last rate-limit decision, for the `RateLimit-Policy` and `RateLimit` headers.
     pub rate: RefCell<Option<(Limits, Decision)>>,
+    /// Headers added to the response, success or error (an MCP 401's `WWW-Authenticate`).
+    pub response_headers: RefCell<Vec<(&'static str, String)>>,
+    /// The API key that authenticated this request, if one did: its `lastUsedAt` is written
+    /// once the request has succeeded (`auth::usage`).
+    pub api_key_used: RefCell<Option<String>>,
 }
 
 impl Ctx {
@@ -119,10 +84,48 @@ impl Ctx {
             log: RefCell::default(),
             client_ip: client_ip(headers.get("CF-Connecting-IP").ok().flatten().as_deref()),
             rate: RefCell::default(),
+            response_headers: RefCell::default(),
+            headers,
+            api_key_used: RefCell::default(),
             env,
-            wait,
+            wait: Rc::new(wait),
             timing,
             db,
+        })
+    }
+
+    /// The context of the REST route an MCP tool call runs: this request's id, clock, storage
+    /// counters and credential, with the route's own method, path and query, and no header
+    /// naming a workspace or an idempotency key (a tool's arguments are all it says).
+    pub fn for_route(
+        &self,
+        method: &str,
+        path: String,
+        query: Vec<(String, String)>,
+    ) -> Result<Ctx, ApiError> {
+        Ok(Ctx {
+            request_id: self.request_id.clone(),
+            started_ms: self.started_ms,
+            env: self.env.clone(),
+            wait: self.wait.clone(),
+            timing: self.timing.clone(),
+            db: Db::new(self.env.d1(DB).ctx("binding DB")?, self.timing.clone()),
+            origin: self.origin.clone(),
+            path,
+            query,
+            workspace_header: None,
+            authorization: self.authorization.clone(),
+            idempotency_key: None,
+            method: method.to_owned(),
+            log: RefCell::default(),
+            client_ip: self.client_ip.clone(),
+            rate: RefCell::default(),
+            response_headers: RefCell::default(),
+            // The key's use is the POST's, recorded on its own context.
+            api_key_used: RefCell::default(),
+            // A tool's arguments are all it says: no cookie, no Origin of its own.
+            headers: web_sys::Headers::new()
+                .map_err(|e| ApiError::Internal(format!("tool request headers: {e:?}")))?,
         })
     }
 
@@ -135,6 +138,11 @@ impl Ctx {
             (Some((_, v)), None) => Ok(Some(v.as_str())),
             (Some(_), Some(_)) => Err(ApiError::field(name, "must be given at most once")),
         }
+    }
+
+    /// A request header, read when a route needs it (most read none beyond the ones above).
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).ok().flatten()
     }
 
     pub fn var(&self, name: &str) -> Option<String> {
@@ -183,10 +191,6 @@ fn split_url(url: &str) -> (&str, &str, &str) {
     )
 }
 
-pub fn now_ms() -> f64 {
-    js_sys::Date::now()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,42 +224,5 @@ mod tests {
         assert_eq!(method("patch".into()), "PATCH");
         assert_eq!(method("PROPFIND".into()), "PROPFIND");
         assert_eq!(method("brew".into()), "BREW");
-    }
-
-    #[test]
-    fn server_timing_names_only_the_storage_touched() {
-        let t = Timing::default();
-        assert_eq!(t.header(1.0), "total;dur=1.0");
-        let t = Timing {
-            kv_reads: 1,
-            kv_ms: 0.8,
-            d1_statements: 2,
-            d1_ms: 3.12,
-            ..Default::default()
-        };
-        assert_eq!(
-            t.header(5.0),
-            "kv;desc=\"1 read\";dur=0.8, d1;desc=\"2 queries\";dur=3.1, total;dur=5.0"
-        );
-        let t = Timing {
-            kv_writes: 2,
-            d1_statements: 1,
-            ..Default::default()
-        };
-        let t2 = Timing {
-            rl_calls: 1,
-            rl_ms: 0.44,
-            ..Default::default()
-        };
-        assert_eq!(t2.header(2.0), "rl;desc=\"1 call\";dur=0.4, total;dur=2.0");
-        let t3 = Timing {
-            rl_local: 1,
-            ..Default::default()
-        };
-        assert_eq!(t3.header(2.0), "rl;desc=\"1 local\";dur=0.0, total;dur=2.0");
-        assert_eq!(
-            t.header(0.0),
-            "kv;desc=\"2 writes\";dur=0.0, d1;desc=\"1 query\";dur=0.0, total;dur=0.0"
-        );
     }
 }

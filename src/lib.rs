@@ -5,9 +5,13 @@
 
 pub mod api;
 pub mod auth;
+pub mod cleanup;
 pub mod ctx;
+pub mod deployment;
 pub mod domain;
 pub mod http;
+pub mod idempotency_sweep;
+pub mod mcp;
 pub mod net;
 pub mod openapi;
 pub mod publish;
@@ -15,6 +19,9 @@ pub mod ratelimit;
 pub mod scope;
 pub mod seal;
 pub mod store;
+pub mod timing;
+#[cfg(all(test, target_arch = "wasm32"))]
+mod wasm_tests;
 
 use worker::{event, Context, Env, MessageBatch, Response, ScheduleContext, ScheduledEvent};
 
@@ -33,18 +40,28 @@ async fn fetch(raw: web_sys::Request, env: Env, wait: Context) -> worker::Result
         Ok(ctx) => ctx,
         Err(e) => return Ok(respond::early_failure(&format!("request context: {e:?}"))),
     };
+    // In production, secrets still at their development values refuse every request.
+    if let Err(e) = deployment::check(&ctx.env) {
+        return Ok(finish(&ctx, Err(e)));
+    }
     // Tests pin what a panic looks like from outside; this route exists only when the
     // deployment sets ENABLE_PANIC_ROUTE=1 (the black-box suite does, wrangler.toml does not).
     if ctx.path == "/api/v1/__test/panic" && ctx.var("ENABLE_PANIC_ROUTE").as_deref() == Some("1") {
         panic!("forced panic for the test suite");
     }
-    let result = match router::resolve(&ctx.method, &ctx.path) {
-        Ok(matched) => {
-            ctx.log.borrow_mut().route = matched.template;
-            api::dispatch(&ctx, &mut incoming, matched).await
-        }
-        Err(e) => Err(e),
+    let result = match mcp::endpoint(&ctx.path) {
+        Some(endpoint) => mcp::serve(&ctx, &mut incoming, endpoint).await,
+        None => match router::resolve(&ctx.method, &ctx.path) {
+            Ok(matched) => {
+                ctx.log.borrow_mut().route = matched.template;
+                api::dispatch(&ctx, &mut incoming, matched).await
+            }
+            Err(e) => Err(e),
+        },
     };
+    if result.is_ok() {
+        auth::usage::succeeded(&ctx);
+    }
     Ok(finish(&ctx, result))
 }
 
@@ -54,8 +71,12 @@ async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _: Context) -> 
     publish::consumer::run(batch, env).await
 }
 
-/// The cron trigger: the publisher's safety net (`publish::sweep`).
+/// The cron trigger (wrangler.toml `[triggers]`, every minute): each sweep is one line, in its
+/// own module, and logs its own line.
 #[event(scheduled)]
-async fn scheduled(_: ScheduledEvent, env: Env, _: ScheduleContext) {
+async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let at = crate::domain::time::Timestamp::from_millis(event.schedule() as i64);
+    cleanup::sweep(&env, at).await;
+    idempotency_sweep::sweep(&env).await;
     publish::sweep::run(&env).await;
 }

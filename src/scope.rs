@@ -34,7 +34,7 @@ pub struct InWorkspace {
 #[derive(Debug)]
 pub struct SessionUser(pub UserId);
 
-/// A user allowed to create a workspace (a session or a full-access key).
+/// A user allowed to create a workspace: the holder of a session.
 #[derive(Debug)]
 pub struct Creator(pub UserId);
 
@@ -109,14 +109,15 @@ pub fn require_session(p: &Principal) -> Result<Authorized<SessionUser>, ApiErro
     }
 }
 
-/// Creating a workspace: a session or a full-access key; never a scoped key, whose
-/// allow-list could not include the new workspace.
+/// Creating a workspace needs a session, as deleting one does: a key acts inside the workspaces
+/// its owner already has, and a leaked key must not mint new tenants (a scoped key's allow-list
+/// could not include the new one anyway).
 pub fn may_create_workspace(p: &Principal) -> Result<Authorized<Creator>, ApiError> {
-    match (&p.kind, &p.access) {
-        (CredentialKind::Session, _) | (CredentialKind::ApiKey, Access::Full) => Ok(Authorized {
+    match p.kind {
+        CredentialKind::Session => Ok(Authorized {
             inner: Creator(p.user_id.clone()),
         }),
-        (CredentialKind::ApiKey, Access::Scoped(_)) => Err(ApiError::WorkspaceForbidden),
+        CredentialKind::ApiKey => Err(ApiError::SessionRequired),
     }
 }
 
@@ -267,8 +268,8 @@ mod tests {
         assert_eq!(code(require_session(&session)), "OK");
         assert_eq!(code(require_session(&full)), "SESSION_REQUIRED");
         assert_eq!(code(may_create_workspace(&session)), "OK");
-        assert_eq!(code(may_create_workspace(&full)), "OK");
-        assert_eq!(code(may_create_workspace(&scoped)), "WORKSPACE_FORBIDDEN");
+        assert_eq!(code(may_create_workspace(&full)), "SESSION_REQUIRED");
+        assert_eq!(code(may_create_workspace(&scoped)), "SESSION_REQUIRED");
     }
 
     #[test]

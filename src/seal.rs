@@ -50,15 +50,12 @@ async fn import(
         .unchecked_into())
 }
 
-fn params(nonce: &[u8], additional_data: &str) -> Result<Object, ApiError> {
+fn params(nonce: &[u8], additional_data: &[u8]) -> Result<Object, ApiError> {
     let params = Object::new();
     for (k, v) in [
         ("name", JsValue::from_str("AES-GCM")),
         ("iv", Uint8Array::from(nonce).into()),
-        (
-            "additionalData",
-            Uint8Array::from(additional_data.as_bytes()).into(),
-        ),
+        ("additionalData", Uint8Array::from(additional_data).into()),
     ] {
         Reflect::set(&params, &k.into(), &v).map_err(internal("aes params"))?;
     }
@@ -70,11 +67,22 @@ pub async fn seal(
     plaintext: &[u8],
     additional_data: &str,
 ) -> Result<String, ApiError> {
-    let subtle = subtle()?;
-    let key = import(&subtle, key, "encrypt").await?;
     let mut nonce = [0u8; 12];
     getrandom::fill(&mut nonce).map_err(|e| ApiError::Internal(format!("nonce: {e}")))?;
-    let params = params(&nonce, additional_data)?;
+    seal_with_nonce(key, &nonce, plaintext, additional_data.as_bytes()).await
+}
+
+/// [`seal`] with a given nonce: the deterministic core, for known-answer tests. A nonce must
+/// never be used twice with one key.
+pub(crate) async fn seal_with_nonce(
+    key: &[u8; 32],
+    nonce: &[u8; 12],
+    plaintext: &[u8],
+    additional_data: &[u8],
+) -> Result<String, ApiError> {
+    let subtle = subtle()?;
+    let key = import(&subtle, key, "encrypt").await?;
+    let params = params(nonce, additional_data)?;
     let sealed = subtle
         .encrypt_with_object_and_u8_array(&params, &key, plaintext)
         .map_err(internal("aes encrypt"))?;
@@ -118,7 +126,7 @@ pub async fn open(
     };
     let subtle = subtle()?;
     let key = import(&subtle, key, "decrypt").await?;
-    let params = params(&nonce, additional_data)?;
+    let params = params(&nonce, additional_data.as_bytes())?;
     let opened = subtle
         .decrypt_with_object_and_u8_array(&params, &key, &ct)
         .map_err(internal("aes decrypt"))?;

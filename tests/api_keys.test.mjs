@@ -3,10 +3,9 @@
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
-import { startWorker, assertError, assertNoD1, withoutRequestId, ghostWorkspaceId } from "./helpers.mjs";
+import { startWorker, assertError, assertInvalid, assertNoStorage, assertUntouched, withoutRequestId, ghostWorkspaceId, tick } from "./helpers.mjs";
 
 const KEY_SHAPE = /^pb_live_[0-9A-Za-z]{32}$/;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const sha256 = (s) => crypto.createHash("sha256").update(s).digest("hex");
 
 let app;
@@ -14,8 +13,8 @@ before(async () => { app = await startWorker(); });
 after(() => app.dispose());
 
 /**
- * Every row that a refusal could have written or changed. `last_used_at` is left out: it is
- * written after the response (waitUntil) by any authenticated request, refused or not.
+ * Every row that a refusal could have written or changed, `last_used_at` included: only a
+ * successful request counts as a use of a key.
  */
 async function snapshot() {
   const all = async (sql) => (await app.db.prepare(sql).all()).results;
@@ -24,9 +23,7 @@ async function snapshot() {
     sessions: await all("SELECT * FROM sessions ORDER BY id"),
     workspaces: await all("SELECT * FROM workspaces ORDER BY id"),
     memberships: await all("SELECT * FROM memberships ORDER BY workspace_id, user_id"),
-    apiKeys: await all(
-      "SELECT id, user_id, name, prefix, key_hash, access, workspace_ids, created_at, expires_at, revoked_at FROM api_keys ORDER BY id",
-    ),
+    apiKeys: await all("SELECT * FROM api_keys ORDER BY id"),
   };
 }
 
@@ -126,7 +123,7 @@ describe("POST /api-keys", () => {
       const before = await snapshot();
       const res = await app.post("/api-keys", { name: "sneaky", access: "scoped", workspaceIds }, { token: session });
       assertError(res, 403, "WORKSPACE_FORBIDDEN");
-      assertNoD1(res);
+      assertNoStorage(res);
       assert.deepEqual(await snapshot(), before);
     }
   });
@@ -182,23 +179,32 @@ describe("POST /api-keys", () => {
 
   test("an expiresAt with an offset is stored and returned in UTC", async () => {
     const { token } = await app.signup();
-    const k = await app.mintKey(token, { name: "offset", expiresAt: "2099-06-30T23:30:00+02:00" });
-    assert.equal(k.expiresAt, "2099-06-30T21:30:00.000Z");
-    assert.equal((await keyRow(k.id)).expires_at, "2099-06-30T21:30:00.000Z");
+    // Two years on: inside the 1826-day horizon whatever today is.
+    const year = new Date().getUTCFullYear() + 2;
+    const k = await app.mintKey(token, { name: "offset", expiresAt: `${year}-06-30T23:30:00+02:00` });
+    assert.equal(k.expiresAt, `${year}-06-30T21:30:00.000Z`);
+    assert.equal((await keyRow(k.id)).expires_at, `${year}-06-30T21:30:00.000Z`);
   });
 
-  test("a key with an expiry works until then, and is 401 UNAUTHORIZED after", async () => {
+  test("a key with an expiry works until then, and is 401 UNAUTHORIZED from that millisecond on", async () => {
     const { token } = await app.signup();
-    // Far enough ahead that minting and the first use fit before it on a loaded machine.
-    const expiresAt = new Date(Date.now() + 4000).toISOString();
+    const expiresAt = new Date(Date.now() + 3_600_000).toISOString();
     const k = await app.mintKey(token, { name: "short-lived", expiresAt });
     assert.equal(k.expiresAt, expiresAt);
     assert.equal((await keyRow(k.id)).expires_at, expiresAt);
     assert.equal((await app.get("/me", { token: k.key })).status, 200);
-    await sleep(Date.parse(expiresAt) - Date.now() + 300);
-    const res = await app.get("/me", { token: k.key });
-    assertError(res, 401, "UNAUTHORIZED");
-    assert.equal(withoutRequestId(res.text), await plain401());
+    // The worker's clock, not the wall clock, is moved: to just before the expiry, then onto it.
+    try {
+      await app.setClock(Date.parse(expiresAt) - Date.now() - 60_000);
+      assert.equal((await app.get("/me", { token: k.key })).status, 200);
+      await app.setClock(Date.parse(expiresAt) - Date.now());
+      const res = await app.get("/me", { token: k.key });
+      assertError(res, 401, "UNAUTHORIZED");
+      assert.equal(withoutRequestId(res.text), await plain401());
+    } finally {
+      await app.setClock(0);
+    }
+    assert.equal((await app.get("/me", { token: k.key })).status, 200, "the key is live again on the wall clock");
   });
 });
 
@@ -210,7 +216,7 @@ describe("GET /api-keys", () => {
     const minted = [];
     for (const name of ["first", "second", "third"]) {
       minted.push(await app.mintKey(token, { name }));
-      await sleep(5);
+      await tick();
     }
     const revoked = await app.mintKey(token, { name: "revoked" });
     assert.equal((await app.delete(`/api-keys/${revoked.id}`, { token })).status, 204);
@@ -236,7 +242,7 @@ describe("GET /api-keys", () => {
     const minted = [];
     for (let i = 0; i < 3; i++) {
       minted.push(await app.mintKey(token, { name: `page ${i}` }));
-      await sleep(5);
+      await tick();
     }
     const newestFirst = minted.map((k) => k.id).reverse();
     const first = await app.get("/api-keys?limit=2", { token });
@@ -258,9 +264,9 @@ describe("GET /api-keys", () => {
 
   test("a bad limit or cursor is 400", async () => {
     const { token } = await app.signup();
-    assertError(await app.get("/api-keys?limit=0", { token }), 400, "VALIDATION_FAILED");
-    assertError(await app.get("/api-keys?limit=201", { token }), 400, "VALIDATION_FAILED");
-    assertError(await app.get("/api-keys?cursor=nonsense", { token }), 400, "VALIDATION_FAILED");
+    assertInvalid(await app.get("/api-keys?limit=0", { token }), "limit");
+    assertInvalid(await app.get("/api-keys?limit=201", { token }), "limit");
+    assertInvalid(await app.get("/api-keys?cursor=nonsense", { token }), "cursor");
   });
 });
 
@@ -341,7 +347,7 @@ describe("auth: API keys cannot manage API keys", () => {
       for (const attempt of attempts) {
         const res = await attempt();
         assertError(res, 403, "SESSION_REQUIRED");
-        assertNoD1(res);
+        assertNoStorage(res);
       }
       assert.deepEqual(await snapshot(), before);
       // Both keys still work.
@@ -350,7 +356,7 @@ describe("auth: API keys cannot manage API keys", () => {
     });
   }
 
-  test("no credential is 401 on every key route, with no d1 and nothing changed", async () => {
+  test("no credential is 401 on every key route, with no storage work and nothing changed", async () => {
     const p = await app.personas();
     const id = (await warm(p.fullKey)).credential.id;
     const before = await snapshot();
@@ -362,7 +368,7 @@ describe("auth: API keys cannot manage API keys", () => {
       await app.delete(`/workspaces/${p.ws1.id}/api-keys/${id}`),
     ]) {
       assertError(res, 401, "UNAUTHORIZED");
-      assertNoD1(res);
+      assertUntouched(res);
     }
     assert.deepEqual(await snapshot(), before);
   });
@@ -409,7 +415,7 @@ describe("POST /workspaces/{id}/api-keys", () => {
     const ghost = await app.post(`/workspaces/${ghostWorkspaceId()}/api-keys`, { name: "sneaky" }, { token: session });
     for (const res of [real, ghost]) {
       assertError(res, 403, "WORKSPACE_FORBIDDEN");
-      assertNoD1(res);
+      assertNoStorage(res);
     }
     assert.equal(withoutRequestId(real.text), withoutRequestId(ghost.text));
     assert.deepEqual(await snapshot(), before);
@@ -470,7 +476,7 @@ describe("DELETE /workspaces/{id}/api-keys/{keyId}", () => {
     const ghost = await app.delete(`/workspaces/${ghostWorkspaceId()}/api-keys/${theirs.id}`, { token: session });
     for (const res of [real, ghost]) {
       assertError(res, 403, "WORKSPACE_FORBIDDEN");
-      assertNoD1(res);
+      assertNoStorage(res);
     }
     assert.equal(withoutRequestId(real.text), withoutRequestId(ghost.text));
     assert.deepEqual(await snapshot(), before);
@@ -479,20 +485,50 @@ describe("DELETE /workspaces/{id}/api-keys/{keyId}", () => {
 });
 
 describe("lastUsedAt", () => {
-  test("becomes set shortly after the key is used", async () => {
+  // The write runs after the response (waitUntil); the harness returns once the request's
+  // waitUntil work has settled, and the storage meter counts it at the D1 binding.
+  const lastUpdate = /^UPDATE api_keys SET last_used_at/;
+
+  test("is set after the key's first successful request, by one statement after the response, announced as d1-after", async () => {
     const { token } = await app.signup();
     const k = await app.mintKey(token, { name: "used" });
     const listed = async () => (await app.get("/api-keys", { token })).body.find((x) => x.id === k.id);
     assert.equal((await listed()).lastUsedAt, null);
     const usedFrom = Date.now();
-    assert.equal((await app.get("/me", { token: k.key })).status, 200);
-    let seen = null;
-    for (let i = 0; i < 40 && !seen; i++) {
-      seen = (await listed()).lastUsedAt;
-      if (!seen) await sleep(50);
-    }
-    assert.ok(seen, "lastUsedAt stayed null");
+    const res = await app.get("/me", { token: k.key });
+    assert.equal(res.status, 200, res.text);
+    const after = res.storage.ops.filter((o) => o.kind === "d1");
+    assert.deepEqual(after.map((o) => o.sql[0].match(lastUpdate)?.[0]), ["UPDATE api_keys SET last_used_at"], res.storage.describe());
+    assert.equal(res.storage.waitUntil, 1);
+    assert.equal(res.timing["d1-after"]?.desc, "1 query");
+    const seen = (await listed()).lastUsedAt;
     assert.match(seen, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     assert.ok(Date.parse(seen) >= usedFrom - 1000 && Date.parse(seen) <= Date.now() + 1000, seen);
+    // At most once a minute per key: the next use writes nothing.
+    const again = await app.get("/me", { token: k.key });
+    assert.equal(again.status, 200);
+    assert.equal(again.storage.d1, 0, again.storage.describe());
+    assert.equal(again.timing["d1-after"], undefined);
+  });
+
+  test("a refused request is no use: no D1 statement at all, and lastUsedAt stays null", async () => {
+    const p = await app.personas();
+    const k = await app.mintKey(p.session, { name: "refused first", access: "scoped", workspaceIds: [p.ws1.id] });
+    const refusals = [
+      [await app.get(`/workspaces/${p.foreign.id}`, { token: k.key }), 403, "WORKSPACE_FORBIDDEN"],
+      [await app.get(`/workspaces/${p.ws2.id}/members`, { token: k.key }), 403, "WORKSPACE_FORBIDDEN"],
+      [await app.get("/api-keys", { token: k.key }), 403, "SESSION_REQUIRED"],
+      [await app.patch(`/workspaces/${p.ws1.id}`, { name: "" }, { token: k.key }), 400, "VALIDATION_FAILED"],
+    ];
+    for (const [res, status, code] of refusals) {
+      assertError(res, status, code);
+      assertNoStorage(res);
+    }
+    assertInvalid(refusals[3][0], "name");
+    assert.equal((await keyRow(k.id)).last_used_at, null);
+    const ok = await app.get(`/workspaces/${p.ws1.id}`, { token: k.key });
+    assert.equal(ok.status, 200, ok.text);
+    assert.equal(ok.storage.sql.filter((q) => lastUpdate.test(q)).length, 1, ok.storage.describe());
+    assert.notEqual((await keyRow(k.id)).last_used_at, null);
   });
 });

@@ -1,6 +1,6 @@
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, assertError, assertNoD1, unique } from "./helpers.mjs";
+import { startWorker, assertError, assertInvalid, assertUntouched, unique } from "./helpers.mjs";
 
 let app;
 before(async () => { app = await startWorker(); });
@@ -43,8 +43,7 @@ describe("POST /auth/signup", () => {
 
   test("malformed JSON and wrong types are 400 with details", async () => {
     let res = await app.post("/auth/signup", "{not json");
-    assertError(res, 400, "VALIDATION_FAILED");
-    assert.equal(res.body.details[0].field, "body");
+    assertInvalid(res, "body");
     res = await app.post("/auth/signup", { email: 5, name: ["x"], password: null });
     assertError(res, 400, "VALIDATION_FAILED");
     assert.deepEqual(res.body.details.map((d) => [d.field, d.problem]), [
@@ -109,6 +108,26 @@ describe("POST /auth/logout", () => {
   test("no credential is 401", async () => {
     const res = await app.post("/auth/logout");
     assertError(res, 401, "UNAUTHORIZED");
-    assertNoD1(res);
+    assertUntouched(res);
+  });
+});
+
+describe("session lifetime", () => {
+  test("a session lasts 30 days from signup: live a minute before, 401 from its expiresAt on (the worker's clock moved, not waited for)", async () => {
+    const before = Date.now();
+    const u = await app.signup();
+    const res = await app.get("/me", { token: u.token });
+    assert.equal(res.status, 200, res.text);
+    const expiresAt = Date.parse((await app.db.prepare("SELECT expires_at FROM sessions WHERE user_id = ?").bind(u.user.id).first()).expires_at);
+    const THIRTY_DAYS = 30 * 24 * 3600 * 1000;
+    assert.ok(expiresAt >= before + THIRTY_DAYS && expiresAt <= Date.now() + THIRTY_DAYS, new Date(expiresAt).toISOString());
+    try {
+      await app.setClock(expiresAt - Date.now() - 60_000);
+      assert.equal((await app.get("/me", { token: u.token })).status, 200);
+      await app.setClock(expiresAt - Date.now());
+      assertError(await app.get("/me", { token: u.token }), 401, "UNAUTHORIZED");
+    } finally {
+      await app.setClock(0);
+    }
   });
 });

@@ -1,6 +1,6 @@
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, assertError, assertNoD1, withoutRequestId, ghostWorkspaceId, unique, tick, ghostId } from "./helpers.mjs";
+import { startWorker, assertError, assertNoStorage, withoutRequestId, ghostWorkspaceId, unique, tick, ghostId } from "./helpers.mjs";
 
 const CREDENTIALS_KEY = "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00";
 
@@ -133,7 +133,7 @@ describe("POST /posts/{id}/comments", () => {
         const ghost = await app.post(`/posts/${ghostId("post_", ghostWorkspaceId())}/comments`, { body: "psst" }, { token });
         for (const res of [real, ghost]) {
           assertError(res, 403, "WORKSPACE_FORBIDDEN");
-          assertNoD1(res);
+          assertNoStorage(res);
         }
         assert.equal(withoutRequestId(real.text), withoutRequestId(ghost.text));
       }
@@ -145,7 +145,7 @@ describe("POST /posts/{id}/comments", () => {
       const before = await app.count("comments");
       const res = await app.post(`/posts/${w.p1.id}/comments`, { body: "anon" });
       assertError(res, 401, "UNAUTHORIZED");
-      assertNoD1(res);
+      assertNoStorage(res);
       assert.equal(await app.count("comments"), before);
     });
   });
@@ -221,7 +221,7 @@ describe("POST /comments/{id}/reply", () => {
         const ghost = await app.post(`/comments/${ghostId("cmt_", ghostWorkspaceId())}/reply`, { body: "butting in" }, { token });
         for (const res of [real, ghost]) {
           assertError(res, 403, "WORKSPACE_FORBIDDEN");
-          assertNoD1(res);
+          assertNoStorage(res);
         }
         assert.equal(withoutRequestId(real.text), withoutRequestId(ghost.text));
       }
@@ -233,7 +233,7 @@ describe("POST /comments/{id}/reply", () => {
       const parent = await comment(w.session, w.p1.id);
       const res = await app.post(`/comments/${parent.id}/reply`, { body: "anon" });
       assertError(res, 401, "UNAUTHORIZED");
-      assertNoD1(res);
+      assertNoStorage(res);
     });
   });
 });
@@ -289,7 +289,7 @@ describe("POST /comments/{id}/read", () => {
         const ghost = await app.post(`/comments/${ghostId("cmt_", ghostWorkspaceId())}/read`, undefined, { token });
         for (const res of [real, ghost]) {
           assertError(res, 403, "WORKSPACE_FORBIDDEN");
-          assertNoD1(res);
+          assertNoStorage(res);
         }
         assert.equal(withoutRequestId(real.text), withoutRequestId(ghost.text));
       }
@@ -302,7 +302,7 @@ describe("POST /comments/{id}/read", () => {
       const c = await comment(w.session, w.p1.id);
       const res = await app.post(`/comments/${c.id}/read`);
       assertError(res, 401, "UNAUTHORIZED");
-      assertNoD1(res);
+      assertNoStorage(res);
       assert.equal((await commentRow(c.id)).read_at, null);
     });
   });
@@ -445,7 +445,7 @@ describe("GET /comments", () => {
         const ghost = await app.get(`/comments?postId=${ghostId("post_", ghostWorkspaceId())}`, { token });
         for (const res of [real, ghost]) {
           assertError(res, 403, "WORKSPACE_FORBIDDEN");
-          assertNoD1(res);
+          assertNoStorage(res);
         }
         assert.equal(withoutRequestId(real.text), withoutRequestId(ghost.text));
       }
@@ -457,14 +457,14 @@ describe("GET /comments", () => {
       for (const [token, ws] of [[w.session, w.foreign.id], [w.scopedKey, w.ws2.id]]) {
         const res = await app.get(`/comments?workspaceId=${ws}`, { token });
         assertError(res, 403, "WORKSPACE_FORBIDDEN");
-        assertNoD1(res);
+        assertNoStorage(res);
       }
     });
 
     test("no credential is 401, no d1", async () => {
       const res = await app.get("/comments");
       assertError(res, 401, "UNAUTHORIZED");
-      assertNoD1(res);
+      assertNoStorage(res);
     });
   });
 });

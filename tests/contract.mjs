@@ -16,6 +16,8 @@ export const doc = JSON.parse(fs.readFileSync(path.join(root, "src/openapi.json"
 export const API_PREFIX = new URL(doc.servers[0].url, "http://x").pathname.replace(/\/$/, ""); // "/api/v1"
 
 const DOC_ID = "https://contract.test/openapi.json";
+/** Paths the worker answers outside the API prefix (src/mcp). */
+export const OUTSIDE_REST = ["/mcp", "/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp"];
 const METHODS = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 
 // OpenAPI 3.1 schemas are JSON Schema 2020-12. Strict mode off so the OpenAPI-only keywords
@@ -111,6 +113,14 @@ export function checkResponse(method, url, res, { extraRoutes = {} } = {}) {
   const { pathname } = new URL(url);
   const m = method.toUpperCase();
   const rest = pathname.startsWith(API_PREFIX + "/") ? pathname.slice(API_PREFIX.length) : null;
+
+  // The MCP endpoint and its RFC 9728 metadata document are not REST resources and not in the
+  // document: the MCP specification is their contract (tests/mcp.test.mjs). Like every
+  // response, theirs carry a request id.
+  if (OUTSIDE_REST.includes(pathname)) {
+    if (!/^req_[0-9A-Za-z]{16}$/.test(res.headers.get("x-request-id") ?? "")) problems.push("X-Request-Id missing or malformed");
+    return { operation: `${m} ${pathname} (MCP, outside the REST contract)`, problems };
+  }
 
   if (rest !== null && extraRoutes[`${m} ${rest}`]) {
     const ptr = extraRoutes[`${m} ${rest}`][String(res.status)];

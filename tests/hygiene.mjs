@@ -18,6 +18,9 @@ const MINTS = {
   "POST /workspaces/{workspaceId}/api-keys": "key",
 };
 
+/** The operations that hand out a session in their `Set-Cookie` header (the dashboard's). */
+const COOKIE_MINTS = new Set(["POST /dashboard/signup", "POST /dashboard/login"]);
+
 function parseSent(body) {
   if (body === undefined || body === null) return undefined;
   if (typeof body === "object" && !(body instanceof Uint8Array)) return body;
@@ -87,6 +90,9 @@ export class SecretLedger {
     if (field && res.status >= 200 && res.status < 300 && typeof res.body?.[field] === "string") {
       this.learn(res.body[field], field === "key" ? "API key" : "session token", seq);
     }
+    if (COOKIE_MINTS.has(operation) && res.status >= 200 && res.status < 300) {
+      for (const m of (res.headers.get("set-cookie") ?? "").matchAll(TOKEN_RE)) this.learn(m[0], "session token (cookie)", seq);
+    }
     const headers = [];
     res.headers.forEach((v, k) => headers.push(`${k}: ${v}`));
     this.responses.push({ seq, method, url, operation, status: res.status, text: res.text, headers: headers.join("\n") });
@@ -112,7 +118,7 @@ export class SecretLedger {
           if (i >= 0) hits.push(`response ${where} of ${r.method} ${r.url} → ${r.status} (${r.operation}) holds a ${kind} ${show(secret)}: …${around(text, i, needle.length)}…`);
         }
       }
-      if (MINTS[r.operation] && r.status < 300) continue;
+      if ((MINTS[r.operation] || COOKIE_MINTS.has(r.operation)) && r.status < 300) continue;
       for (const [where, text] of [["body", r.text], ["headers", r.headers]]) {
         for (const m of text.matchAll(TOKEN_RE)) {
           if (this.secrets.has(m[0])) continue; // reported above with its kind

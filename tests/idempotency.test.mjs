@@ -1,6 +1,6 @@
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, assertError, assertNoD1, withoutRequestId, ghostWorkspaceId, unique } from "./helpers.mjs";
+import { startWorker, assertError, assertNoD1, withoutRequestId, ghostWorkspaceId, unique, logLines, assertInvalid, assertNoStorage } from "./helpers.mjs";
 
 const CREDENTIALS_KEY = "5e5e5e5e1d1d1d1d5e5e5e5e1d1d1d1d5e5e5e5e1d1d1d1d5e5e5e5e1d1d1d1d";
 
@@ -192,7 +192,7 @@ describe("Idempotency-Key on POST /posts", () => {
     const before = await counts();
     // Refused while reading the body.
     const bad = await app.post("/posts", { content: "x".repeat(10_001), targets: [{ accountId: w.a1.id }] }, withKey(key, w.session));
-    assertError(bad, 400, "VALIDATION_FAILED");
+    assertInvalid(bad, "content");
     // Refused after the key was claimed: the account is not a live one of the workspace.
     const ghost = await app.post("/posts", { content: "ghost account", targets: [{ accountId: ghostId("soc_", w.ws1.id) }] }, withKey(key, w.session));
     assertError(ghost, 400, "VALIDATION_FAILED");
@@ -258,7 +258,7 @@ describe("Idempotency-Key on POST /posts", () => {
         const ghost = await app.post("/posts", postBody({ id: ghostId("soc_", ghostWorkspaceId()) }), withKey(key, token));
         for (const res of [real, ghost]) {
           assertError(res, 403, "WORKSPACE_FORBIDDEN");
-          assertNoD1(res);
+          assertNoStorage(res);
         }
         assert.equal(withoutRequestId(real.text), withoutRequestId(ghost.text));
         assert.equal(await app.count("idempotency_keys", "idem_key = ?", key), 0);
@@ -266,7 +266,7 @@ describe("Idempotency-Key on POST /posts", () => {
       // A malformed key on a refused request is still the refusal, decided first.
       const malformed = await app.post("/posts", postBody(w.af), withKey("k".repeat(256), w.session));
       assertError(malformed, 403, "WORKSPACE_FORBIDDEN");
-      assertNoD1(malformed);
+      assertNoStorage(malformed);
       assert.deepEqual(await counts(), before);
     });
 
@@ -279,7 +279,7 @@ describe("Idempotency-Key on POST /posts", () => {
       const before = await counts();
       const res = await app.post("/posts", postBody(w.a1), withKey(key, member.token));
       assertError(res, 403, "ROLE_FORBIDDEN");
-      assertNoD1(res);
+      assertNoStorage(res);
       assert.deepEqual(await counts(), before);
     });
   });
@@ -323,7 +323,7 @@ describe("Idempotency-Key on POST /workspaces", () => {
     await app.createWorkspace(owner.token, { slug: taken });
     const key = idemKey();
     const before = await counts();
-    assertError(await app.post("/workspaces", { name: "x".repeat(101) }, withKey(key, owner.token)), 400, "VALIDATION_FAILED");
+    assertInvalid(await app.post("/workspaces", { name: "x".repeat(101) }, withKey(key, owner.token)), "name");
     assertError(await app.post("/workspaces", { name: "Clash", slug: taken }, withKey(key, owner.token)), 409, "SLUG_TAKEN");
     assert.deepEqual(await counts(), before);
     const ok = await app.post("/workspaces", { name: unique("Fixed ") }, withKey(key, owner.token));
@@ -331,25 +331,27 @@ describe("Idempotency-Key on POST /workspaces", () => {
     assert.equal(ok.headers.get("idempotent-replayed"), null);
   });
 
-  test("a session and a full key of the same user with the same key create two workspaces", async () => {
+  test("a session and a full key of the same user with the same key create two folders", async () => {
     const p = await app.personas();
     const key = idemKey();
-    const body = { name: unique("Twice ") };
-    const a = await app.post("/workspaces", { ...body, slug: unique("a") }, withKey(key, p.session));
-    const b = await app.post("/workspaces", { ...body, slug: unique("b") }, withKey(key, p.fullKey));
+    const body = { workspaceId: p.ws1.id, name: unique("Twice ") };
+    const a = await app.post("/media/folders", body, withKey(key, p.session));
+    const b = await app.post("/media/folders", body, withKey(key, p.fullKey));
     assert.equal(a.status, 201, a.text);
     assert.equal(b.status, 201, b.text);
     assert.notEqual(a.body.id, b.body.id);
   });
 
   describe("auth", () => {
-    test("a scoped key with an Idempotency-Key is 403 WORKSPACE_FORBIDDEN with no d1 and nothing stored", async () => {
+    test("an API key with an Idempotency-Key is 403 SESSION_REQUIRED with no d1 and nothing stored", async () => {
       const p = await app.personas();
-      await warm(p.scopedKey);
+      await warm(p.fullKey, p.scopedKey);
       const before = await counts();
-      const res = await app.post("/workspaces", { name: unique("Scoped ") }, withKey(idemKey(), p.scopedKey));
-      assertError(res, 403, "WORKSPACE_FORBIDDEN");
-      assertNoD1(res);
+      for (const token of [p.fullKey, p.scopedKey]) {
+        const res = await app.post("/workspaces", { name: unique("Keyed ") }, withKey(idemKey(), token));
+        assertError(res, 403, "SESSION_REQUIRED");
+        assertNoStorage(res);
+      }
       assert.deepEqual(await counts(), before);
     });
 
@@ -357,7 +359,7 @@ describe("Idempotency-Key on POST /workspaces", () => {
       const before = await counts();
       const res = await app.post("/workspaces", { name: unique("Anon ") }, { headers: { "Idempotency-Key": idemKey() } });
       assertError(res, 401, "UNAUTHORIZED");
-      assertNoD1(res);
+      assertNoStorage(res);
       assert.deepEqual(await counts(), before);
     });
   });
@@ -376,7 +378,7 @@ describe("Idempotency-Key where the response holds a secret", () => {
     assert.deepEqual(await counts(), before);
     const ws = await app.createWorkspace(owner.token);
     const shorthand = await app.post(`/workspaces/${ws.id}/api-keys`, { name: "replayable?" }, withKey(idemKey(), owner.token));
-    assertError(shorthand, 400, "VALIDATION_FAILED");
+    assertInvalid(shorthand, "Idempotency-Key");
     assert.equal(await app.count("api_keys"), before.apiKeys);
   });
 
@@ -395,8 +397,130 @@ describe("Idempotency-Key where the response holds a secret", () => {
     const user = await app.signup();
     const before = await counts();
     const res = await app.post("/auth/login", { email: user.email, password: user.password }, { headers: { "Idempotency-Key": idemKey() } });
-    assertError(res, 400, "VALIDATION_FAILED");
+    assertInvalid(res, "Idempotency-Key");
     assert.ok(!res.text.includes("pb_sess_"));
     assert.deepEqual(await counts(), before);
+  });
+});
+
+// --- bearer URLs are never stored (issue 11, item 7) --------------------------------------
+
+/** The stored copy of a response, as D1 holds it. */
+const storedBody = async (key) => (await app.db.prepare("SELECT body FROM idempotency_keys WHERE idem_key = ?").bind(key).first())?.body;
+
+/** 64 bytes that sniff as PNG. */
+const PNG = new Uint8Array(64);
+PNG.set([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, 0x49, 0x48, 0x44, 0x52]);
+
+describe("Idempotency-Key on POST /media/presign: the upload URL is never stored", () => {
+  const presignBody = (wsId) => ({ workspaceId: wsId, filename: "logo.png", contentType: "image/png", bytes: PNG.length });
+
+  test("the stored copy holds the asset and no URL; a replay signs a fresh URL that works, until the upload is complete", async () => {
+    const p = await app.personas();
+    const key = idemKey();
+    const first = await app.post("/media/presign", presignBody(p.ws1.id), withKey(key, p.session));
+    assert.equal(first.status, 201, first.text);
+    const token = new URL(first.body.uploadUrl).searchParams.get("token");
+    const kept = await storedBody(key);
+    assert.ok(kept, "the response is stored for replay");
+    assert.ok(!kept.includes(token) && !kept.includes("token=") && !kept.includes("uploadUrl"), kept);
+    assert.equal(JSON.parse(kept).mediaAsset.id, first.body.mediaAsset.id);
+
+    const media = await app.count("media");
+    const again = await app.post("/media/presign", presignBody(p.ws1.id), withKey(key, p.session));
+    assert.equal(again.status, 201, again.text);
+    assert.equal(again.headers.get("idempotent-replayed"), "true");
+    assert.equal(again.headers.get("location"), first.headers.get("location"));
+    assert.equal(again.body.mediaAsset.id, first.body.mediaAsset.id);
+    assert.equal(await app.count("media"), media, "a replay creates nothing");
+    assert.ok(Date.parse(again.body.expiresAt) >= Date.parse(first.body.expiresAt));
+    assert.equal(await storedBody(key), kept, "a replay stores nothing new");
+    // The fresh URL is a working upload URL for the same asset.
+    const up = await app.request("PUT", again.body.uploadUrl, { headers: { "Content-Type": "image/png", "Content-Length": String(PNG.length) }, body: PNG });
+    assert.equal(up.status, 200, up.text);
+    const done = await app.post(`/media/${first.body.mediaAsset.id}/complete`, undefined, { token: p.session });
+    assert.equal(done.body.status, "READY", done.text);
+
+    // Bytes final: no new upload URL.
+    const late = await app.post("/media/presign", presignBody(p.ws1.id), withKey(key, p.session));
+    assertError(late, 409, "INVALID_STATE");
+    assert.equal(late.body.currentStatus, "READY");
+    assert.ok(!late.text.includes("token="));
+    // Gone: 404.
+    assert.equal((await app.delete(`/media/${first.body.mediaAsset.id}`, { token: p.session })).status, 204);
+    assertError(await app.post("/media/presign", presignBody(p.ws1.id), withKey(key, p.session)), 404, "NOT_FOUND");
+  });
+
+  test("in R2 mode neither is the presigned URL stored; a replay is signed afresh", async () => {
+    const r2 = await startWorker({
+      bindings: { R2_ACCOUNT_ID: "acct0123", R2_BUCKET: "postbridge-media", R2_ACCESS_KEY_ID: "AKIDEXAMPLE0123", R2_SECRET_ACCESS_KEY: "s3cr3t".repeat(8) },
+    });
+    try {
+      const owner = await r2.signup();
+      const ws = await r2.createWorkspace(owner.token);
+      const key = idemKey();
+      const first = await r2.post("/media/presign", presignBody(ws.id), withKey(key, owner.token));
+      assert.equal(first.status, 201, first.text);
+      assert.match(first.body.uploadUrl, /^https:\/\/acct0123\.r2\.cloudflarestorage\.com\/.*X-Amz-Signature=[0-9a-f]{64}$/);
+      const kept = (await r2.db.prepare("SELECT body FROM idempotency_keys WHERE idem_key = ?").bind(key).first()).body;
+      assert.ok(!kept.includes("X-Amz-") && !kept.includes("r2.cloudflarestorage.com"), kept);
+      const again = await r2.post("/media/presign", presignBody(ws.id), withKey(key, owner.token));
+      assert.equal(again.status, 201, again.text);
+      assert.equal(again.headers.get("idempotent-replayed"), "true");
+      assert.equal(again.body.mediaAsset.id, first.body.mediaAsset.id);
+      assert.match(again.body.uploadUrl, /X-Amz-Signature=[0-9a-f]{64}$/);
+    } finally {
+      await r2.dispose();
+    }
+  });
+});
+
+// --- expiry: the scheduled sweep (issue 11, item 7) ---------------------------------------
+
+describe("expired idempotency records are purged by the scheduled sweep", () => {
+  test("records first used over 24 hours ago are deleted in batches, younger ones kept, and an expired key works again", async () => {
+    const p = await app.personas();
+    const [expired, fresh] = [idemKey(), idemKey()];
+    const folder = (name) => ({ workspaceId: p.ws1.id, name });
+    for (const k of [expired, fresh]) {
+      assert.equal((await app.post("/media/folders", folder(k), withKey(k, p.session))).status, 201);
+    }
+    const ago = (ms) => new Date(Date.now() - ms).toISOString();
+    const HOUR = 3600 * 1000;
+    await app.db.prepare("UPDATE idempotency_keys SET created_at = ? WHERE idem_key = ?").bind(ago(24 * HOUR + 60_000), expired).run();
+    await app.db.prepare("UPDATE idempotency_keys SET created_at = ? WHERE idem_key = ?").bind(ago(23 * HOUR), fresh).run();
+    // A backlog larger than one delete statement (500 rows) of some other credential.
+    const backlog = 1234;
+    await app.db
+      .prepare(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+                INSERT INTO idempotency_keys (credential_id, idem_key, fingerprint, status, body, created_at)
+                SELECT 'key_sweepbacklog000', 'k' || i, 'f', 201, '{}', ? FROM n`)
+      .bind(backlog, ago(48 * HOUR))
+      .run();
+
+    const worker = await app.mf.getWorker("api");
+    const outcome = await worker.scheduled({ cron: "17 * * * *" });
+    assert.equal(outcome.outcome, "ok");
+    // Its log line says what it did (printed before the handler returned; read once flushed).
+    let line;
+    for (let i = 0; i < 200 && !line; i++) {
+      line = logLines.map((l) => { try { return JSON.parse(l); } catch { return null; } }).find((l) => l?.job === "idempotency-sweep");
+      if (!line) await new Promise((r) => setTimeout(r, 25));
+    }
+    assert.equal(line?.level, "info", JSON.stringify(line));
+    assert.ok(line.deleted >= backlog + 1, JSON.stringify(line));
+
+    assert.equal(await app.count("idempotency_keys", "credential_id = 'key_sweepbacklog000'"), 0);
+    assert.equal(await app.count("idempotency_keys", "idem_key = ?", expired), 0);
+    assert.equal(await app.count("idempotency_keys", "idem_key = ?", fresh), 1);
+    const older = await app.count("idempotency_keys", "created_at < ?", ago(24 * HOUR));
+    assert.equal(older, 0, "nothing older than the window is left");
+    // The expired key is free: another body with it is a new request, not a reuse.
+    const reused = await app.post("/media/folders", folder(unique("Other ")), withKey(expired, p.session));
+    assert.equal(reused.status, 201, reused.text);
+    assert.equal(reused.headers.get("idempotent-replayed"), null);
+    // The fresh key still replays.
+    const replay = await app.post("/media/folders", folder(fresh), withKey(fresh, p.session));
+    assert.equal(replay.headers.get("idempotent-replayed"), "true");
   });
 });

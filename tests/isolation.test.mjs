@@ -1,9 +1,11 @@
 // Cross-workspace isolation: every path-scoped route × every credential × a real foreign
-// workspace and a ghost one. Each refusal is 403 at the edge (no d1), says the same thing
-// whether or not the workspace exists, and changes nothing.
+// workspace and a ghost one. Each refusal is 403 at the edge, says the same thing whether or
+// not the workspace exists, and changes nothing. "At the edge" is counted twice: by the worker's
+// own Server-Timing, and by the storage meter at the D1, KV and R2 bindings (outside the worker,
+// work after the response included), which must count no call at all.
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, assertError, assertNoD1, withoutRequestId, ghostWorkspaceId } from "./helpers.mjs";
+import { startWorker, assertError, assertNoD1, withoutRequestId, ghostWorkspaceId, ghostId, DASHBOARD_ORIGIN, assertNoStorage } from "./helpers.mjs";
 
 const SESSION_ONLY = true;
 
@@ -31,7 +33,16 @@ const CALLERS = [
   { name: "a full key", credential: "fullKey", isKey: true, target: "foreign" },
   { name: "a scoped key", credential: "scopedKey", isKey: true, target: "foreign" },
   { name: "a scoped key, at its owner's other workspace", credential: "scopedKey", isKey: true, target: "ws2" },
+  // The dashboard's cookie reaches the same scope check as the session's bearer token.
+  { name: "the owner's dashboard cookie", credential: "cookie", isKey: false, target: "foreign" },
 ];
+
+/** How a caller presents its credential: a bearer token, or the dashboard's cookie (from its own origin). */
+function presenting(p, caller) {
+  return caller.credential === "cookie"
+    ? { headers: { Cookie: p.cookie, Origin: DASHBOARD_ORIGIN } }
+    : { token: p[caller.credential] };
+}
 
 let app;
 before(async () => { app = await startWorker(); });
@@ -39,16 +50,14 @@ after(() => app.dispose());
 
 const all = async (sql, ...args) => (await app.db.prepare(sql).bind(...args).all()).results;
 
-/** Every row a refusal could have touched (`last_used_at` aside: any authenticated use sets it). */
+/** Every row a refusal could have touched, `last_used_at` included: a refusal is no use. */
 async function snapshot() {
   return {
     users: await all("SELECT * FROM users ORDER BY id"),
     sessions: await all("SELECT * FROM sessions ORDER BY id"),
     workspaces: await all("SELECT * FROM workspaces ORDER BY id"),
     memberships: await all("SELECT * FROM memberships ORDER BY workspace_id, user_id"),
-    apiKeys: await all(
-      "SELECT id, user_id, name, prefix, key_hash, access, workspace_ids, created_at, expires_at, revoked_at FROM api_keys ORDER BY id",
-    ),
+    apiKeys: await all("SELECT * FROM api_keys ORDER BY id"),
   };
 }
 
@@ -59,6 +68,7 @@ async function counts() {
 /** Personas, plus for each possible target a member and a live key scoped to it. */
 async function world() {
   const p = await app.personas();
+  p.cookie = await app.dashboardLogin(p.owner.email, p.owner.password);
   const mintFor = async (token, ws) => {
     const res = await app.post(`/workspaces/${ws.id}/api-keys`, { name: "scoped to target" }, { token });
     assert.equal(res.status, 201, res.text);
@@ -83,12 +93,12 @@ describe("isolation: path-scoped routes refuse foreign and ghost workspaces alik
     describe(`${method} ${path}`, () => {
       for (const caller of CALLERS) {
         const code = caller.isKey && sessionOnly ? "SESSION_REQUIRED" : "WORKSPACE_FORBIDDEN";
-        test(`${caller.name} gets 403 ${code} with no d1, the same body for a ghost, and nothing changes`, async () => {
+        test(`${caller.name} gets 403 ${code} with no storage work, the same body for a ghost, and nothing changes`, async () => {
           const { p, targets } = await world();
-          const token = p[caller.credential];
+          const auth = presenting(p, caller);
           const target = targets[caller.target];
           // Resolve the credential once, so what follows is served from the principal cache.
-          const me = await app.get("/me", { token });
+          const me = await app.get("/me", auth);
           assert.equal(me.status, 200, me.text);
           const values = { member: target.member, me: p.owner.user.id, key: target.key.id };
           const payload = typeof body === "function" ? body(p) : body;
@@ -97,11 +107,11 @@ describe("isolation: path-scoped routes refuse foreign and ghost workspaces alik
           const beforeCounts = await counts();
           const targetRow = await all("SELECT * FROM workspaces WHERE id = ?", target.ws.id);
 
-          const real = await app.request(method, fill(path, { ...values, ws: target.ws.id }), { token, body: payload });
-          const ghost = await app.request(method, fill(path, { ...values, ws: ghostWorkspaceId() }), { token, body: payload });
+          const real = await app.request(method, fill(path, { ...values, ws: target.ws.id }), { ...auth, body: payload });
+          const ghost = await app.request(method, fill(path, { ...values, ws: ghostWorkspaceId() }), { ...auth, body: payload });
           for (const res of [real, ghost]) {
             assertError(res, 403, code);
-            assertNoD1(res);
+            assertNoStorage(res);
           }
           assert.equal(withoutRequestId(real.text), withoutRequestId(ghost.text));
           assert.equal(real.headers.get("content-type"), ghost.headers.get("content-type"));
@@ -156,7 +166,7 @@ describe("isolation: lists show only what the credential reaches", () => {
 });
 
 describe("isolation: a workspace named twice must agree", () => {
-  test("a path in scope with a foreign workspace in the query, header or body is 400 WORKSPACE_CONFLICT, no d1, nothing changed", async () => {
+  test("a path in scope with a foreign workspace in the query, header or body is 400 WORKSPACE_CONFLICT, no storage work, nothing changed", async () => {
     const p = await app.personas();
     await app.get("/me", { token: p.fullKey });
     const before = await snapshot();
@@ -167,7 +177,114 @@ describe("isolation: a workspace named twice must agree", () => {
       await app.patch(path, { name: "Renamed", workspaceId: p.foreign.id }, { token: p.fullKey }),
     ]) {
       assertError(res, 400, "WORKSPACE_CONFLICT");
+      assertNoStorage(res);
+    }
+    assert.deepEqual(await snapshot(), before);
+  });
+});
+
+describe("isolation: MCP tools refuse foreign and ghost workspaces alike (POST /mcp)", () => {
+  // Every tool that names a workspace, by id or by `workspaceId`; `ids(ws)` are well-formed ids
+  // inside workspace `ws`, none of which exists, so the real and the ghost workspace differ only
+  // in whether the workspace exists.
+  const future = new Date(Date.now() + 3600e3).toISOString();
+  const TOOLS = [
+    ["workspaces.get", (t) => ({ workspaceId: t.ws })],
+    ["workspaces.list", (t) => ({ workspaceId: t.ws })],
+    ["socialAccounts.list", (t) => ({ workspaceId: t.ws })],
+    ["socialAccounts.get", (t) => ({ accountId: t.soc })],
+    ["socialAccounts.disconnect", (t) => ({ accountId: t.soc })],
+    ["posts.list", (t) => ({ workspaceId: t.ws })],
+    ["posts.get", (t) => ({ postId: t.post })],
+    ["posts.create", (t) => ({ content: "x", platforms: [{ accountId: t.soc }] })],
+    ["posts.update", (t) => ({ postId: t.post, content: "x" })],
+    ["posts.schedule", (t) => ({ postId: t.post, scheduledFor: future })],
+    ["posts.cancel", (t) => ({ postId: t.post })],
+    ["posts.retry", (t) => ({ postId: t.post })],
+    ["posts.delete", (t) => ({ postId: t.post })],
+    ["comments.list", (t) => ({ workspaceId: t.ws })],
+    ["comments.create", (t) => ({ postId: t.post, body: "x" })],
+    ["media.list", (t) => ({ workspaceId: t.ws })],
+    ["media.get", (t) => ({ mediaId: t.med })],
+    ["media.presign", (t) => ({ workspaceId: t.ws, filename: "x.png", contentType: "image/png" })],
+    ["media.ingestFromUrl", (t) => ({ workspaceId: t.ws, url: "https://cdn.example.com/x.png" })],
+    ["media.move", (t) => ({ mediaId: t.med })],
+  ];
+  const ids = (ws) => ({ ws, soc: ghostId("soc_", ws), post: ghostId("post_", ws), med: ghostId("med_", ws) });
+  const call = (token, name, args) =>
+    app.request("POST", "http://api.test/mcp", {
+      token,
+      body: { jsonrpc: "2.0", id: 1, method: "tools/call", params: { name, arguments: args } },
+      headers: { Accept: "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25" },
+    });
+
+  // MCP takes bearer credentials only; the dashboard's cookie is not one of its callers.
+  for (const caller of CALLERS.filter((c) => c.credential !== "cookie")) {
+    test(`${caller.name}: every tool is refused WORKSPACE_FORBIDDEN with no d1, the same result for a ghost, and nothing changes`, async () => {
+      const { p, targets } = await world();
+      const token = p[caller.credential];
+      assert.equal((await app.get("/me", { token })).status, 200);
+      const before = await snapshot();
+      for (const [name, args] of TOOLS) {
+        const results = [];
+        for (const ws of [targets[caller.target].ws.id, ghostWorkspaceId()]) {
+          const res = await call(token, name, args(ids(ws)));
+          assert.equal(res.status, 200, res.text);
+          assertNoD1(res);
+          const r = res.body.result;
+          assert.equal(r.isError, true, `${name}: ${res.text}`);
+          assert.equal(r.structuredContent.code, "WORKSPACE_FORBIDDEN", `${name}: ${res.text}`);
+          assert.equal(r.structuredContent.requestId, res.headers.get("x-request-id"));
+          results.push(withoutRequestId(JSON.stringify(r)));
+        }
+        assert.equal(results[0], results[1], `${name}: a foreign and a ghost workspace look the same`);
+      }
+      assert.deepEqual(await snapshot(), before);
+    });
+  }
+
+  test("the RFC 9728 metadata document is the same for everyone and names no workspace", async () => {
+    const p = await app.personas();
+    const texts = [];
+    for (const token of [undefined, p.session, p.fullKey, p.scopedKey, p.strangerKey]) {
+      const res = await app.request("GET", "http://api.test/.well-known/oauth-protected-resource", { token });
+      assert.equal(res.status, 200, res.text);
       assertNoD1(res);
+      texts.push(res.text);
+    }
+    assert.equal(new Set(texts).size, 1);
+    for (const ws of [p.ws1, p.ws2, p.foreign]) assert.ok(!texts[0].includes(ws.id));
+  });
+});
+
+describe("isolation: the dashboard's cookie", () => {
+  test("lists only its user's workspaces, like the session's bearer token, never the stranger's", async () => {
+    const p = await app.personas();
+    const cookie = await app.dashboardLogin(p.owner.email, p.owner.password);
+    const res = await app.get("/workspaces", { headers: { Cookie: cookie } });
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.body.map((w) => w.id), [p.ws1.id, p.ws2.id]);
+    assert.ok(!res.text.includes(p.foreign.id));
+    const foreign = await app.get(`/workspaces/${p.foreign.id}`, { headers: { Cookie: cookie } });
+    assertError(foreign, 403, "WORKSPACE_FORBIDDEN");
+    assertNoD1(foreign);
+  });
+
+  test("a cross-origin write at a foreign or a ghost workspace is refused for its origin first, the same body for both, nothing changed", async () => {
+    const { p, targets } = await world();
+    await app.get("/me", { headers: { Cookie: p.cookie } });
+    const before = await snapshot();
+    for (const [method, path, body] of ROUTES.filter(([m]) => m !== "GET")) {
+      const values = { member: targets.foreign.member, me: p.owner.user.id, key: targets.foreign.key.id };
+      const payload = typeof body === "function" ? body(p) : body;
+      const headers = { Cookie: p.cookie, Origin: "https://evil.example" };
+      const real = await app.request(method, fill(path, { ...values, ws: p.foreign.id }), { headers, body: payload });
+      const ghost = await app.request(method, fill(path, { ...values, ws: ghostWorkspaceId() }), { headers, body: payload });
+      for (const res of [real, ghost]) {
+        assertError(res, 403, "ORIGIN_FORBIDDEN");
+        assertNoD1(res);
+      }
+      assert.equal(withoutRequestId(real.text), withoutRequestId(ghost.text), `${method} ${path}`);
     }
     assert.deepEqual(await snapshot(), before);
   });

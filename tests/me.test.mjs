@@ -104,7 +104,8 @@ describe("GET /me", () => {
     const left = await app.delete(`/workspaces/${p.foreign.id}/members/${p.owner.user.id}`, { token: p.session });
     assert.equal(left.status, 204, left.text);
     const scopedMe = await me(scoped.key);
-    assert.deepEqual(scopedMe.credential.workspaceIds, [p.foreign.id]);
+    // Taken out of the key's allow-list too, so a later re-invitation does not hand it back.
+    assert.deepEqual(scopedMe.credential.workspaceIds, []);
     assert.deepEqual(scopedMe.workspaces, []);
     assert.deepEqual((await me(p.fullKey)).workspaces.map((w) => w.id), [p.ws1.id, p.ws2.id]);
     assertError(await app.get(`/workspaces/${p.foreign.id}`, { token: scoped.key }), 403, "WORKSPACE_FORBIDDEN");

@@ -1,6 +1,6 @@
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, assertError, assertNoD1, withoutRequestId, ghostWorkspaceId, unique, tick, ghostId } from "./helpers.mjs";
+import { startWorker, assertError, assertNoStorage, withoutRequestId, ghostWorkspaceId, unique, tick, ghostId } from "./helpers.mjs";
 
 const CREDENTIALS_KEY = "0b1c2d3e4f5061728394a5b6c7d8e9f00112233445566778899aabbccddeeff0";
 
@@ -121,13 +121,13 @@ const POST_ROUTES = {
   reschedule: { method: "POST", suffix: "/reschedule", body: () => ({ scheduledFor: inMinutes(120) }), state: "scheduled", denied: WRITE_DENIED },
   cancel: { method: "POST", suffix: "/cancel", state: "scheduled", denied: WRITE_DENIED },
   retry: { method: "POST", suffix: "/retry", state: "failed", denied: WRITE_DENIED },
-  approve: { method: "POST", suffix: "/approve", state: "awaiting", denied: REVIEW_DENIED },
+  approve: { method: "POST", suffix: "/approve", headers: (post) => ({ "If-Match": `"${post.revision}"` }), state: "awaiting", denied: REVIEW_DENIED },
   "request-changes": { method: "POST", suffix: "/request-changes", body: () => ({ comment: "hijacked" }), state: "awaiting", denied: REVIEW_DENIED },
 };
 
 /** The `auth` block of one post route: foreign and ghost posts, roles too low, no credential. */
 function postAuth(name) {
-  const { method, suffix, body, state, denied } = POST_ROUTES[name];
+  const { method, suffix, body, state, denied, headers: headersFor = () => ({}) } = POST_ROUTES[name];
   const route = `${method} /posts/{id}${suffix}`;
   describe("auth", () => {
     test(`${route} on a foreign post is 403 WORKSPACE_FORBIDDEN, no d1, nothing changed, same body as a ghost`, async () => {
@@ -140,11 +140,12 @@ function postAuth(name) {
       const before = await counts();
       for (const [token, id] of [[w.session, theirs.id], [w.fullKey, theirs.id], [w.scopedKey, theirs.id], [w.scopedKey, mine.id]]) {
         const payload = body?.();
-        const real = await app.request(method, `/posts/${id}${suffix}`, { token, body: payload });
-        const ghost = await app.request(method, `/posts/${ghostId("post_", ghostWorkspaceId())}${suffix}`, { token, body: payload });
+        const headers = headersFor(id === theirs.id ? theirs : mine);
+        const real = await app.request(method, `/posts/${id}${suffix}`, { token, body: payload, headers });
+        const ghost = await app.request(method, `/posts/${ghostId("post_", ghostWorkspaceId())}${suffix}`, { token, body: payload, headers });
         for (const res of [real, ghost]) {
           assertError(res, 403, "WORKSPACE_FORBIDDEN");
-          assertNoD1(res);
+          assertNoStorage(res);
         }
         assert.equal(withoutRequestId(real.text), withoutRequestId(ghost.text));
         assert.ok(!real.text.includes(w.foreign.id));
@@ -164,15 +165,15 @@ function postAuth(name) {
           const m = await joinAs(w.session, w.ws1.id, role);
           await warm(m.session, m.key);
           for (const token of [m.session, m.key]) {
-            const res = await app.request(method, `/posts/${post.id}${suffix}`, { token, body: body?.() });
+            const res = await app.request(method, `/posts/${post.id}${suffix}`, { token, body: body?.(), headers: headersFor(post) });
             assertError(res, 403, "ROLE_FORBIDDEN");
-            assertNoD1(res);
+            assertNoStorage(res);
           }
         }
         assert.deepEqual(await postState(post.id), before);
         assert.deepEqual(await counts(), all);
         // The same request from the owner goes through, so the refusal was the role's.
-        const ok = await app.request(method, `/posts/${post.id}${suffix}`, { token: w.session, body: body?.() });
+        const ok = await app.request(method, `/posts/${post.id}${suffix}`, { token: w.session, body: body?.(), headers: headersFor(post) });
         assert.ok(ok.status === 200 || ok.status === 204, `${ok.status} ${ok.text}`);
       });
     }
@@ -181,15 +182,15 @@ function postAuth(name) {
       const w = await world();
       const post = await postIn(state, w.session, w.a1);
       const before = await postState(post.id);
-      const res = await app.request(method, `/posts/${post.id}${suffix}`, { body: body?.() });
+      const res = await app.request(method, `/posts/${post.id}${suffix}`, { body: body?.(), headers: headersFor(post) });
       assertError(res, 401, "UNAUTHORIZED");
-      assertNoD1(res);
+      assertNoStorage(res);
       assert.deepEqual(await postState(post.id), before);
     });
   });
 }
 
-const POST_KEYS = ["approvedAt", "approvedBy", "content", "createdAt", "createdBy", "id", "mediaIds", "scheduledFor", "status", "targets", "updatedAt", "workspaceId"];
+const POST_KEYS = ["approvedAt", "approvedBy", "content", "createdAt", "createdBy", "id", "mediaIds", "revision", "scheduledFor", "status", "targets", "updatedAt", "workspaceId"];
 const TARGET_KEYS = ["accountId", "attempts", "captionOverride", "error", "firstComment", "id", "mediaIds", "platform", "platformOptions", "platformPostId", "publishedAt", "status", "url"];
 
 // --- POST /posts ----------------------------------------------------------------------
@@ -394,7 +395,7 @@ describe("POST /posts", () => {
         const ghost = await app.post("/posts", { content: "intrusion", targets: [{ accountId: ghostId("soc_", ghostWorkspaceId()) }], scheduledFor: inMinutes(30) }, { token });
         for (const res of [real, ghost]) {
           assertError(res, 403, "WORKSPACE_FORBIDDEN");
-          assertNoD1(res);
+          assertNoStorage(res);
         }
         assert.equal(withoutRequestId(real.text), withoutRequestId(ghost.text));
       }
@@ -411,7 +412,7 @@ describe("POST /posts", () => {
         for (const token of [m.session, m.key]) {
           const res = await app.post("/posts", { content: "no", targets: [{ accountId: w.a1.id }] }, { token });
           assertError(res, 403, "ROLE_FORBIDDEN");
-          assertNoD1(res);
+          assertNoStorage(res);
         }
       }
       assert.deepEqual(await counts(), before);
@@ -423,7 +424,7 @@ describe("POST /posts", () => {
       const before = await counts();
       const res = await app.post("/posts", { workspaceId: w.ws2.id, content: "x", targets: [{ accountId: w.a1.id }] }, { token: w.session });
       assertError(res, 400, "WORKSPACE_CONFLICT");
-      assertNoD1(res);
+      assertNoStorage(res);
       assert.deepEqual(await counts(), before);
     });
 
@@ -432,7 +433,7 @@ describe("POST /posts", () => {
       const before = await counts();
       const res = await app.post("/posts", { content: "anon", targets: [{ accountId: w.a1.id }] });
       assertError(res, 401, "UNAUTHORIZED");
-      assertNoD1(res);
+      assertNoStorage(res);
       assert.deepEqual(await counts(), before);
     });
   });
@@ -802,6 +803,9 @@ describe("POST /posts/{id}/retry", () => {
 
 // --- POST /posts/{id}/approve and /request-changes ------------------------------------
 
+/** `If-Match` naming the revision of `post` as the client last saw it. */
+const ifMatch = (post) => ({ "If-Match": `"${post.revision}"` });
+
 describe("POST /posts/{id}/approve", () => {
   /** A workspace requiring approval, a post awaiting it, and members of each role. */
   async function awaiting() {
@@ -815,7 +819,7 @@ describe("POST /posts/{id}/approve", () => {
   test("a CLIENT_REVIEWER approves: SCHEDULED, approvedBy and approvedAt set", async () => {
     const { w, post } = await awaiting();
     const reviewer = await joinAs(w.session, w.ws1.id, "CLIENT_REVIEWER");
-    const res = await app.post(`/posts/${post.id}/approve`, undefined, { token: reviewer.key });
+    const res = await app.post(`/posts/${post.id}/approve`, undefined, { token: reviewer.key, headers: ifMatch(post) });
     assert.equal(res.status, 200, res.text);
     assert.equal(res.body.status, "SCHEDULED");
     assert.equal(res.body.approvedBy, reviewer.id);
@@ -828,11 +832,11 @@ describe("POST /posts/{id}/approve", () => {
   test("an ADMIN and the OWNER approve too", async () => {
     const { w, post } = await awaiting();
     const admin = await joinAs(w.session, w.ws1.id, "ADMIN");
-    const res = await app.post(`/posts/${post.id}/approve`, undefined, { token: admin.session });
+    const res = await app.post(`/posts/${post.id}/approve`, undefined, { token: admin.session, headers: ifMatch(post) });
     assert.equal(res.status, 200, res.text);
     assert.equal(res.body.approvedBy, admin.id);
     const second = await createPost(w.session, [w.a1], { scheduledFor: inMinutes(60) });
-    const own = await app.post(`/posts/${second.id}/approve`, undefined, { token: w.fullKey });
+    const own = await app.post(`/posts/${second.id}/approve`, undefined, { token: w.fullKey, headers: ifMatch(second) });
     assert.equal(own.status, 200, own.text);
     assert.equal(own.body.approvedBy, w.owner.user.id);
   });
@@ -843,10 +847,75 @@ describe("POST /posts/{id}/approve", () => {
     const draft = await createPost(w.session, [w.a1]);
     for (const [post, status] of [[scheduled, "SCHEDULED"], [draft, "DRAFT"]]) {
       const before = await postState(post.id);
-      const res = await app.post(`/posts/${post.id}/approve`, undefined, { token: w.session });
+      const res = await app.post(`/posts/${post.id}/approve`, undefined, { token: w.session, headers: ifMatch(post) });
       assertError(res, 409, "INVALID_STATE");
       assert.equal(res.body.currentStatus, status);
       assert.deepEqual(await postState(post.id), before);
+    }
+  });
+
+  test("GET /posts/{id} carries the revision as a strong ETag, and every change makes a new one", async () => {
+    const { w, post } = await awaiting();
+    const read = await app.get(`/posts/${post.id}`, { token: w.session });
+    assert.equal(read.status, 200, read.text);
+    assert.equal(read.headers.get("etag"), `"${read.body.revision}"`);
+    assert.equal(read.body.revision, post.revision);
+    const edited = await app.patch(`/posts/${post.id}`, { content: "edited" }, { token: w.session });
+    assert.equal(edited.status, 200, edited.text);
+    assert.notEqual(edited.body.revision, post.revision);
+    assert.equal(edited.headers.get("etag"), `"${edited.body.revision}"`);
+  });
+
+  test("approving must name a revision: none, `*` or weak tags only is 428, a malformed If-Match 400; nothing changes", async () => {
+    const { w, post } = await awaiting();
+    const before = await postState(post.id);
+    assertError(await app.post(`/posts/${post.id}/approve`, undefined, { token: w.session }), 428, "PRECONDITION_REQUIRED");
+    for (const value of ["*", `W/"${post.revision}"`]) {
+      assertError(await app.post(`/posts/${post.id}/approve`, undefined, { token: w.session, headers: { "If-Match": value } }), 428, "PRECONDITION_REQUIRED");
+    }
+    for (const value of [post.revision, `"${post.revision}`, `"a" "b"`, `"${"x".repeat(1100)}"`]) {
+      const res = await app.post(`/posts/${post.id}/approve`, undefined, { token: w.session, headers: { "If-Match": value } });
+      assertError(res, 400, "VALIDATION_FAILED");
+      assert.equal(res.body.details[0].field, "If-Match");
+    }
+    assert.deepEqual(await postState(post.id), before);
+    // A role too low is told so first, whatever If-Match says.
+    const editor = await joinAs(w.session, w.ws1.id, "EDITOR");
+    assertError(await app.post(`/posts/${post.id}/approve`, undefined, { token: editor.session }), 403, "ROLE_FORBIDDEN");
+  });
+
+  test("a post edited after the reviewer read it is not approved: 409 STALE_REVISION; the new revision approves", async () => {
+    const { w, post } = await awaiting();
+    const seen = await app.get(`/posts/${post.id}`, { token: w.session });
+    const edited = await app.patch(`/posts/${post.id}`, { content: "changed behind the reviewer's back" }, { token: w.session });
+    assert.equal(edited.status, 200, edited.text);
+    const before = await postState(post.id);
+    const stale = await app.post(`/posts/${post.id}/approve`, undefined, { token: w.session, headers: { "If-Match": seen.headers.get("etag") } });
+    assertError(stale, 409, "STALE_REVISION");
+    assert.deepEqual(await postState(post.id), before);
+    assert.equal((await postRow(post.id)).status, "NEEDS_APPROVAL");
+    // A list naming the new revision among others approves it.
+    const fresh = await app.get(`/posts/${post.id}`, { token: w.session });
+    const ok = await app.post(`/posts/${post.id}/approve`, undefined, { token: w.session, headers: { "If-Match": `${seen.headers.get("etag")}, ${fresh.headers.get("etag")}` } });
+    assert.equal(ok.status, 200, ok.text);
+    assert.equal(ok.body.content, "changed behind the reviewer's back");
+    assert.notEqual(ok.body.revision, fresh.body.revision);
+  });
+
+  test("an edit racing an approval never leaves an approval on content the reviewer did not see", async () => {
+    const { w } = await awaiting();
+    const reviewer = await joinAs(w.session, w.ws1.id, "CLIENT_REVIEWER");
+    for (let i = 0; i < 8; i++) {
+      const post = await createPost(w.session, [w.a1], { content: `original ${i}`, scheduledFor: inMinutes(60) });
+      const [approve, edit] = await Promise.all([
+        app.post(`/posts/${post.id}/approve`, undefined, { token: reviewer.key, headers: ifMatch(post) }),
+        app.patch(`/posts/${post.id}`, { content: `edited ${i}` }, { token: w.session }),
+      ]);
+      assert.equal(edit.status, 200, edit.text);
+      assert.ok(approve.status === 200 || approve.body?.code === "STALE_REVISION", approve.text);
+      const row = await postRow(post.id);
+      if (row.approved_by !== null) assert.equal(row.content, `original ${i}`, "approved content is what the reviewer saw");
+      if (row.content === `edited ${i}`) assert.equal(row.approved_by, null, "an edited post awaits a new approval");
     }
   });
 
@@ -1003,7 +1072,7 @@ describe("posts: the role table", () => {
         } else {
           for (const [name, res] of Object.entries(attempts)) {
             assertError(res, 403, "ROLE_FORBIDDEN");
-            assertNoD1(res);
+            assertNoStorage(res);
             assert.ok(res.body.code === "ROLE_FORBIDDEN", name);
           }
           assert.deepEqual(await counts(), before);
@@ -1198,7 +1267,7 @@ describe("GET /posts", () => {
         const ghost = await app.get(`/posts?workspaceId=${ghostWorkspaceId()}`, { token });
         for (const res of [real, ghost]) {
           assertError(res, 403, "WORKSPACE_FORBIDDEN");
-          assertNoD1(res);
+          assertNoStorage(res);
         }
         assert.equal(withoutRequestId(real.text), withoutRequestId(ghost.text));
       }
@@ -1207,7 +1276,7 @@ describe("GET /posts", () => {
     test("no credential is 401, no d1", async () => {
       const res = await app.get("/posts");
       assertError(res, 401, "UNAUTHORIZED");
-      assertNoD1(res);
+      assertNoStorage(res);
     });
   });
 });

@@ -1,6 +1,6 @@
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, assertError, assertNoD1, withoutRequestId, ghostWorkspaceId, unique, tick } from "./helpers.mjs";
+import { startWorker, assertError, assertInvalid, assertNoStorage, withoutRequestId, ghostWorkspaceId, unique, tick } from "./helpers.mjs";
 
 let app;
 before(async () => { app = await startWorker(); });
@@ -207,7 +207,7 @@ describe("GET /workspaces", () => {
     test("no credential is 401 and touches no D1", async () => {
       const res = await app.get("/workspaces");
       assertError(res, 401, "UNAUTHORIZED");
-      assertNoD1(res);
+      assertNoStorage(res);
     });
 
     test("a malformed or unknown token is the same 401", async () => {
@@ -215,8 +215,8 @@ describe("GET /workspaces", () => {
       const b = await app.get("/workspaces", { token: "pb_live_" + "A".repeat(32) });
       assertError(a, 401, "UNAUTHORIZED");
       assertError(b, 401, "UNAUTHORIZED");
-      assertNoD1(a);
-      assertNoD1(b);
+      assertNoStorage(a);
+      assertNoStorage(b);
       assert.equal(withoutRequestId(a.text), withoutRequestId(b.text));
     });
   });
@@ -262,17 +262,16 @@ describe("POST /workspaces", () => {
     assert.equal(stored.created_by, owner.user.id);
   });
 
-  test("a full-access key creates a workspace and reaches it on its next request", async () => {
+  test("a workspace created by a session is reached by the owner's full-access key on its next request", async () => {
     const p = await app.personas();
     await warm(p.fullKey);
-    const res = await app.post("/workspaces", { name: unique("Keyed ") }, { token: p.fullKey });
+    const res = await app.post("/workspaces", { name: unique("Later ") }, { token: p.session });
     assert.equal(res.status, 201, res.text);
     assert.equal(res.headers.get("location"), `/api/v1/workspaces/${res.body.id}`);
     assert.equal(res.body.membership.role, "OWNER");
-    assert.equal(await app.count("memberships", "workspace_id = ? AND user_id = ? AND role = 'OWNER'", res.body.id, p.owner.user.id), 1);
     const got = await app.get(`/workspaces/${res.body.id}`, { token: p.fullKey });
     assert.equal(got.status, 200, got.text);
-    const list = await app.get("/workspaces", { token: p.session });
+    const list = await app.get("/workspaces", { token: p.fullKey });
     assert.deepEqual(list.body.map((w) => w.id), [p.ws1.id, p.ws2.id, res.body.id]);
   });
 
@@ -344,20 +343,25 @@ describe("POST /workspaces", () => {
     const owner = await app.signup();
     const before = await app.count("workspaces");
     const res = await app.post("/workspaces", "{name:", { token: owner.token });
-    assertError(res, 400, "VALIDATION_FAILED");
-    assert.equal(res.body.details[0].field, "body");
+    assertInvalid(res, "body");
     assert.equal(await app.count("workspaces"), before);
   });
 
   describe("auth", () => {
-    test("a scoped key cannot create a workspace: 403 WORKSPACE_FORBIDDEN, nothing written", async () => {
+    test("an API key cannot create a workspace, full or scoped: 403 SESSION_REQUIRED before storage, nothing written", async () => {
       const p = await app.personas();
-      await warm(p.scopedKey);
+      await warm(p.fullKey, p.scopedKey);
       const workspaces = await app.count("workspaces");
       const memberships = await app.count("memberships");
-      const res = await app.post("/workspaces", { name: unique("Scoped ") }, { token: p.scopedKey });
-      assertError(res, 403, "WORKSPACE_FORBIDDEN");
-      assertNoD1(res);
+      for (const token of [p.fullKey, p.scopedKey]) {
+        const res = await app.post("/workspaces", { name: unique("Keyed ") }, { token });
+        assertError(res, 403, "SESSION_REQUIRED");
+        assertNoStorage(res);
+        // Decided before the body is read: an invalid body gets the same answer.
+        const invalid = await app.post("/workspaces", { name: "" , color: "red" }, { token });
+        assertError(invalid, 403, "SESSION_REQUIRED");
+        assertNoStorage(invalid);
+      }
       assert.equal(await app.count("workspaces"), workspaces);
       assert.equal(await app.count("memberships"), memberships);
     });
@@ -366,7 +370,7 @@ describe("POST /workspaces", () => {
       const before = await app.count("workspaces");
       const res = await app.post("/workspaces", { name: unique("Anon ") });
       assertError(res, 401, "UNAUTHORIZED");
-      assertNoD1(res);
+      assertNoStorage(res);
       assert.equal(await app.count("workspaces"), before);
     });
   });
@@ -409,7 +413,7 @@ describe("GET /workspaces/{id}", () => {
       for (const token of [p.session, p.fullKey, p.scopedKey]) {
         const res = await app.get(`/workspaces/${p.foreign.id}`, { token });
         assertError(res, 403, "WORKSPACE_FORBIDDEN");
-        assertNoD1(res);
+        assertNoStorage(res);
       }
     });
 
@@ -418,10 +422,10 @@ describe("GET /workspaces/{id}", () => {
       await warm(p.fullKey);
       const viaHeader = await app.get(`/workspaces/${p.foreign.id}`, { token: p.fullKey, headers: { "X-Workspace-Id": p.foreign.id } });
       assertError(viaHeader, 403, "WORKSPACE_FORBIDDEN");
-      assertNoD1(viaHeader);
+      assertNoStorage(viaHeader);
       const viaQuery = await app.get(`/workspaces/${p.foreign.id}?workspaceId=${p.foreign.id}`, { token: p.fullKey });
       assertError(viaQuery, 403, "WORKSPACE_FORBIDDEN");
-      assertNoD1(viaQuery);
+      assertNoStorage(viaQuery);
     });
 
     test("a foreign workspace in the query or header beside one's own path is 400 WORKSPACE_CONFLICT before any D1 read", async () => {
@@ -430,10 +434,10 @@ describe("GET /workspaces/{id}", () => {
       for (const token of [p.session, p.fullKey]) {
         const viaQuery = await app.get(`/workspaces/${p.ws1.id}?workspaceId=${p.foreign.id}`, { token });
         assertError(viaQuery, 400, "WORKSPACE_CONFLICT");
-        assertNoD1(viaQuery);
+        assertNoStorage(viaQuery);
         const viaHeader = await app.get(`/workspaces/${p.ws1.id}`, { token, headers: { "X-Workspace-Id": p.foreign.id } });
         assertError(viaHeader, 400, "WORKSPACE_CONFLICT");
-        assertNoD1(viaHeader);
+        assertNoStorage(viaHeader);
       }
     });
 
@@ -442,7 +446,7 @@ describe("GET /workspaces/{id}", () => {
       await warm(p.scopedKey);
       const res = await app.get(`/workspaces/${p.ws2.id}`, { token: p.scopedKey });
       assertError(res, 403, "WORKSPACE_FORBIDDEN");
-      assertNoD1(res);
+      assertNoStorage(res);
     });
 
     test("an out-of-scope id that does not exist gets the same answer as one that does", async () => {
@@ -453,7 +457,7 @@ describe("GET /workspaces/{id}", () => {
         const ghost = await app.get(`/workspaces/${ghostWorkspaceId()}`, { token });
         assert.equal(ghost.status, real.status);
         assert.equal(withoutRequestId(ghost.text), withoutRequestId(real.text));
-        assertNoD1(ghost);
+        assertNoStorage(ghost);
       }
       // Also for an owner's workspace the scoped key may not reach.
       const outside = await app.get(`/workspaces/${p.ws2.id}`, { token: p.scopedKey });
@@ -465,7 +469,7 @@ describe("GET /workspaces/{id}", () => {
       const p = await app.personas();
       const res = await app.get(`/workspaces/${p.ws1.id}`);
       assertError(res, 401, "UNAUTHORIZED");
-      assertNoD1(res);
+      assertNoStorage(res);
     });
   });
 });
@@ -576,7 +580,7 @@ describe("PATCH /workspaces/{id}", () => {
         for (const token of [m.session, m.key]) {
           const res = await app.patch(`/workspaces/${p.ws1.id}`, { name: "Takeover", requireApproval: true }, { token });
           assertError(res, 403, "ROLE_FORBIDDEN");
-          assertNoD1(res);
+          assertNoStorage(res);
         }
         assert.deepEqual(await row(p.ws1.id), before);
       });
@@ -589,7 +593,7 @@ describe("PATCH /workspaces/{id}", () => {
       for (const token of [p.session, p.fullKey, p.scopedKey]) {
         const res = await app.patch(`/workspaces/${p.foreign.id}`, { name: "Hijacked" }, { token });
         assertError(res, 403, "WORKSPACE_FORBIDDEN");
-        assertNoD1(res);
+        assertNoStorage(res);
       }
       assert.deepEqual(await row(p.foreign.id), before);
     });
@@ -600,10 +604,10 @@ describe("PATCH /workspaces/{id}", () => {
       const before = await row(p.foreign.id);
       const viaHeader = await app.patch(`/workspaces/${p.foreign.id}`, { name: "Hijacked" }, { token: p.fullKey, headers: { "X-Workspace-Id": p.foreign.id } });
       assertError(viaHeader, 403, "WORKSPACE_FORBIDDEN");
-      assertNoD1(viaHeader);
+      assertNoStorage(viaHeader);
       const viaBody = await app.patch(`/workspaces/${p.foreign.id}`, { workspaceId: p.foreign.id, name: "Hijacked" }, { token: p.fullKey });
       assertError(viaBody, 403, "WORKSPACE_FORBIDDEN");
-      assertNoD1(viaBody);
+      assertNoStorage(viaBody);
       assert.deepEqual(await row(p.foreign.id), before);
     });
 
@@ -621,7 +625,7 @@ describe("PATCH /workspaces/{id}", () => {
         for (const [route, body, headers] of variants) {
           const res = await app.patch(route, body, { token, headers });
           assertError(res, 400, "WORKSPACE_CONFLICT");
-          assertNoD1(res);
+          assertNoStorage(res);
         }
       }
       assert.deepEqual(await row(p.ws1.id), mine);
@@ -634,7 +638,7 @@ describe("PATCH /workspaces/{id}", () => {
       const before = await row(p.ws2.id);
       const res = await app.patch(`/workspaces/${p.ws2.id}`, { name: "Out of scope" }, { token: p.scopedKey });
       assertError(res, 403, "WORKSPACE_FORBIDDEN");
-      assertNoD1(res);
+      assertNoStorage(res);
       assert.deepEqual(await row(p.ws2.id), before);
     });
 
@@ -646,7 +650,7 @@ describe("PATCH /workspaces/{id}", () => {
         const ghost = await app.patch(`/workspaces/${ghostWorkspaceId()}`, { name: "Probe" }, { token });
         assert.equal(ghost.status, real.status);
         assert.equal(withoutRequestId(ghost.text), withoutRequestId(real.text));
-        assertNoD1(ghost);
+        assertNoStorage(ghost);
       }
     });
 
@@ -655,7 +659,7 @@ describe("PATCH /workspaces/{id}", () => {
       const before = await row(p.ws1.id);
       const res = await app.patch(`/workspaces/${p.ws1.id}`, { name: "Anon" });
       assertError(res, 401, "UNAUTHORIZED");
-      assertNoD1(res);
+      assertNoStorage(res);
       assert.deepEqual(await row(p.ws1.id), before);
     });
   });
@@ -712,7 +716,7 @@ describe("DELETE /workspaces/{id}", () => {
       for (const token of [p.fullKey, p.scopedKey]) {
         const res = await app.delete(`/workspaces/${p.ws1.id}`, { token });
         assertError(res, 403, "SESSION_REQUIRED");
-        assertNoD1(res);
+        assertNoStorage(res);
       }
       assert.equal((await row(p.ws1.id)).deleted_at, null);
       assert.equal((await app.get(`/workspaces/${p.ws1.id}`, { token: p.fullKey })).status, 200);
@@ -724,7 +728,7 @@ describe("DELETE /workspaces/{id}", () => {
       await warm(admin.session);
       const res = await app.delete(`/workspaces/${p.ws1.id}`, { token: admin.session });
       assertError(res, 403, "ROLE_FORBIDDEN");
-      assertNoD1(res);
+      assertNoStorage(res);
       assert.equal((await row(p.ws1.id)).deleted_at, null);
     });
 
@@ -735,7 +739,7 @@ describe("DELETE /workspaces/{id}", () => {
         await warm(m.session);
         const res = await app.delete(`/workspaces/${p.ws1.id}`, { token: m.session });
         assertError(res, 403, "ROLE_FORBIDDEN");
-        assertNoD1(res);
+        assertNoStorage(res);
       }
       assert.equal((await row(p.ws1.id)).deleted_at, null);
     });
@@ -745,14 +749,14 @@ describe("DELETE /workspaces/{id}", () => {
       await warm(p.session);
       const real = await app.delete(`/workspaces/${p.foreign.id}`, { token: p.session });
       assertError(real, 403, "WORKSPACE_FORBIDDEN");
-      assertNoD1(real);
+      assertNoStorage(real);
       const ghost = await app.delete(`/workspaces/${ghostWorkspaceId()}`, { token: p.session });
       assert.equal(ghost.status, real.status);
       assert.equal(withoutRequestId(ghost.text), withoutRequestId(real.text));
-      assertNoD1(ghost);
+      assertNoStorage(ghost);
       const conflict = await app.delete(`/workspaces/${p.ws1.id}`, { token: p.session, headers: { "X-Workspace-Id": p.foreign.id } });
       assertError(conflict, 400, "WORKSPACE_CONFLICT");
-      assertNoD1(conflict);
+      assertNoStorage(conflict);
       assert.equal((await row(p.foreign.id)).deleted_at, null);
       assert.equal((await row(p.ws1.id)).deleted_at, null);
     });
@@ -761,7 +765,7 @@ describe("DELETE /workspaces/{id}", () => {
       const p = await app.personas();
       const res = await app.delete(`/workspaces/${p.ws1.id}`);
       assertError(res, 401, "UNAUTHORIZED");
-      assertNoD1(res);
+      assertNoStorage(res);
       assert.equal((await row(p.ws1.id)).deleted_at, null);
     });
   });

@@ -8,7 +8,7 @@
 import { WorkerEntrypoint } from "cloudflare:workers";
 import RustWorker from "../build/index.js";
 
-// The rate limiter's Durable Object class (src/ratelimit.rs), bound as RATE_LIMITER, and the
+// The rate limiter's Durable Object class (src/ratelimit/), bound as RATE_LIMITER, and the
 // publisher's scheduler (src/publish/scheduler.rs), bound as PUBLISH_SCHEDULER.
 export { RateLimiter, PublishScheduler } from "../build/index.js";
 
@@ -65,7 +65,8 @@ export default class extends WorkerEntrypoint {
     return guarded(() => new RustWorker(this.ctx, this.env).queue(batch));
   }
 
-  // The cron trigger: the publisher's sweep (src/publish/sweep.rs).
+  // Cron triggers (wrangler.toml): the Rust `scheduled` handler (the publisher's sweep, the
+  // cleanup of what expires); each job logs its own line.
   async scheduled(controller) {
     return guarded(() => new RustWorker(this.ctx, this.env).scheduled(controller));
   }

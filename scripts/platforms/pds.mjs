@@ -137,6 +137,17 @@ async function xrpc(base, method, nsid, { query, body, token, headers = {}, raw 
  * @param {{port?: number}} [opts] the PDS port (default: a free one); the PLC always takes a free one.
  */
 export async function startPds({ port } = {}) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await startPdsOn(port ?? (await freePort()));
+    } catch (e) {
+      // Another process took the free port between the probe and the bind: try another.
+      if (e.code !== "EADDRINUSE" || port !== undefined || attempt >= 3) throw e;
+    }
+  }
+}
+
+async function startPdsOn(pdsPort) {
   const { pds: pdsLib, plc: plcLib, crypto } = load();
   const dataDirectory = await fs.mkdtemp(path.join(os.tmpdir(), "pds-"));
   const cleanups = [() => fs.rm(dataDirectory, { recursive: true, force: true })];
@@ -149,7 +160,6 @@ export async function startPds({ port } = {}) {
     cleanups.push(() => plcServer.ctx.db.close(), () => plcListen.close());
     const plcUrl = `http://127.0.0.1:${plcListen.port}`;
 
-    const pdsPort = port ?? (await freePort());
     const rotationKey = await crypto.Secp256k1Keypair.create({ exportable: true });
     const env = {
       devMode: true,

@@ -32,13 +32,7 @@ const MAX_ALLOW_LIST: usize = 100;
 
 fn expiry(ctx: &Ctx, f: &mut Fields) -> Option<Timestamp> {
     let now = ctx.now();
-    f.optional("expiresAt", |s| {
-        let t = Timestamp::parse(s)?;
-        if t <= now {
-            return Err(DomainError::new("must be in the future"));
-        }
-        Ok(t)
-    })
+    f.optional("expiresAt", |s| Timestamp::parse_ahead(s, now))
 }
 
 async fn mint(
@@ -164,10 +158,10 @@ async fn revoke(
     only_in: Option<&WorkspaceId>,
 ) -> Result<Reply, ApiError> {
     let key = KeyId::parse(key).map_err(|_| ApiError::NotFound)?;
-    let hash = store::revoke(&ctx.db, owner, &key, only_in, &ctx.now().to_rfc3339())
+    let bumps = store::revoke(&ctx.db, owner, &key, only_in, &ctx.now().to_rfc3339())
         .await?
         .ok_or(ApiError::NotFound)?;
-    cache::invalidate_hash(ctx, &hash).await?;
+    cache::publish(ctx, &bumps).await;
     Ok(Reply::no_content())
 }
 

@@ -28,8 +28,26 @@ fn valid_key(k: &str) -> bool {
 pub async fn once<T, F, Fut>(
     ctx: &Ctx,
     p: &Principal,
+    scope: &Authorized<T>,
+    body: &Checked,
+    run: F,
+) -> Result<Reply, ApiError>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<Reply, ApiError>>,
+{
+    once_storing(ctx, p, scope, body, str::to_owned, run).await
+}
+
+/// [`once`] for a response that holds a bearer URL (a presigned upload URL), which must never
+/// be stored: `stored` makes the copy that is kept, without it, and the handler rebuilds the
+/// URL when what comes back is a replay (`Reply::is_replay`).
+pub async fn once_storing<T, F, Fut>(
+    ctx: &Ctx,
+    p: &Principal,
     _scope: &Authorized<T>,
     body: &Checked,
+    stored: fn(&str) -> String,
     run: F,
 ) -> Result<Reply, ApiError>
 where
@@ -79,12 +97,13 @@ where
             let out = run().await;
             match &out {
                 Ok(reply) if reply.status() < 300 => {
+                    let kept = reply.body().map(stored);
                     store::complete(
                         &ctx.db,
                         &p.credential_id,
                         key,
                         reply.status(),
-                        reply.body(),
+                        kept.as_deref(),
                         reply.location(),
                     )
                     .await?

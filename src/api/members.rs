@@ -18,6 +18,7 @@ use crate::http::error::{ApiError, Context as _};
 use crate::http::respond::Reply;
 use crate::scope::{self, require_session, Authorized, InWorkspace};
 use crate::store::members::{self as store, MemberView};
+use crate::store::principals::Bumped;
 use crate::store::users;
 
 pub async fn list_members(ctx: &Ctx, p: &Principal, ws: &str) -> Result<Reply, ApiError> {
@@ -50,9 +51,9 @@ pub async fn add_member(
             .ok_or(ApiError::UserNotFound)?;
         let user_id = UserId::parse(&user.id).ctx("stored user id")?;
         let now = ctx.now().to_rfc3339();
-        store::add(&ctx.db, &ws, &user_id, role, &now).await?;
+        let bumps = store::add(&ctx.db, &ws, &user_id, role, &now).await?;
         // A full-access key of the new member reaches this workspace from the next request on.
-        cache::invalidate_users(ctx, std::slice::from_ref(&user_id)).await?;
+        cache::publish(ctx, &bumps).await;
         let view = MemberView {
             user_id: user.id,
             email: user.email,
@@ -88,6 +89,37 @@ async fn allowed_change(
     Ok(current)
 }
 
+/// How many times a change is judged again when its statement finds the member's role or the
+/// owners changed since they were read.
+const ATTEMPTS: usize = 3;
+
+/// Reads the member's standing, judges the change against it, and runs `apply` with the role
+/// that was judged; the statement re-checks that role, so a change racing another (an OWNER
+/// promoting the member an ADMIN is removing) is judged again on what it finds, never applied
+/// to a role nobody checked.
+async fn judged<F, Fut>(
+    ctx: &Ctx,
+    ws: &Authorized<InWorkspace>,
+    actor: &Principal,
+    target: &UserId,
+    change: MembershipChange,
+    apply: F,
+) -> Result<Vec<Bumped>, ApiError>
+where
+    F: Fn(Role) -> Fut,
+    Fut: std::future::Future<Output = Result<store::Changed, ApiError>>,
+{
+    for _ in 0..ATTEMPTS {
+        let current = allowed_change(ctx, ws, actor, target, change).await?;
+        let changed = apply(current).await?;
+        if changed.won {
+            return Ok(changed.bumps);
+        }
+    }
+    // Still losing after as many fresh looks: the owners keep changing under it.
+    Err(ApiError::LastOwner)
+}
+
 fn refused(r: ChangeRefused) -> ApiError {
     match r {
         ChangeRefused::Role => ApiError::RoleForbidden,
@@ -112,12 +144,12 @@ pub async fn update_member(
     let role = f.required("role", Role::parse);
     let ok = f.finish()?;
     let (target, to) = (member_id(user)?, role.take(&ok));
-    let current = allowed_change(ctx, &ws, p, &target, MembershipChange::SetRole(to)).await?;
-    if !store::set_role(&ctx.db, &ws, &target, current, to).await? {
-        // The guard in the statement refused: another request changed the owners meanwhile.
-        return Err(ApiError::LastOwner);
-    }
-    cache::invalidate_users(ctx, std::slice::from_ref(&target)).await?;
+    let change = MembershipChange::SetRole(to);
+    let bumps = judged(ctx, &ws, p, &target, change, |current| {
+        store::set_role(&ctx.db, &ws, &target, current, to)
+    })
+    .await?;
+    cache::publish(ctx, &bumps).await;
     let view = store::get(&ctx.db, &ws, &target)
         .await?
         .ok_or(ApiError::NotFound)?;
@@ -140,11 +172,11 @@ pub async fn remove_member(
     };
     require_session(p)?;
     let ws = scope::check(p, &ws, action)?;
-    allowed_change(ctx, &ws, p, &target, MembershipChange::Remove).await?;
-    if !store::remove(&ctx.db, &ws, &target).await? {
-        return Err(ApiError::LastOwner);
-    }
+    let bumps = judged(ctx, &ws, p, &target, MembershipChange::Remove, |current| {
+        store::remove(&ctx.db, &ws, &target, current)
+    })
+    .await?;
     // Every key of the removed member loses this workspace at once.
-    cache::invalidate_users(ctx, std::slice::from_ref(&target)).await?;
+    cache::publish(ctx, &bumps).await;
     Ok(Reply::no_content())
 }

@@ -15,6 +15,7 @@ pub mod social_accounts;
 pub mod workspaces;
 
 use crate::auth::authenticate;
+use crate::auth::principal::Principal;
 use crate::ctx::Ctx;
 use crate::domain::ids::WorkspaceId;
 use crate::http::error::ApiError;
@@ -36,7 +37,13 @@ pub async fn dispatch(ctx: &Ctx, incoming: &mut Incoming, m: Matched) -> Result<
     // The other routes that need no credential are charged to the client IP.
     if matches!(
         m.route,
-        Route::Signup | Route::Login | Route::UploadMedia | Route::DownloadMedia
+        Route::Signup
+            | Route::Login
+            | Route::UploadMedia
+            | Route::DownloadMedia
+            | Route::DashboardSignup
+            | Route::DashboardLogin
+            | Route::DashboardLogout
     ) {
         ratelimit::check(ctx, Bucket::Ip(&ctx.client_ip)).await?;
     }
@@ -48,10 +55,24 @@ pub async fn dispatch(ctx: &Ctx, incoming: &mut Incoming, m: Matched) -> Result<
             return media::upload_with_capability(ctx, incoming.request(), &p[0]).await
         }
         Route::DownloadMedia => return media::download_with_capability(ctx, &p[0]).await,
+        Route::DashboardSignup => return auth::dashboard_signup(ctx, incoming.request()).await,
+        Route::DashboardLogin => return auth::dashboard_login(ctx, incoming.request()).await,
+        Route::DashboardLogout => return auth::dashboard_logout(ctx).await,
         _ => {}
     }
     let principal = authenticate(ctx).await?;
-    let who = &principal;
+    dispatch_as(ctx, incoming, m, &principal).await
+}
+
+/// The routes behind a credential, for a principal already authenticated: REST's, and each
+/// MCP tool call's (authenticated once per `POST /mcp`).
+pub async fn dispatch_as(
+    ctx: &Ctx,
+    incoming: &mut Incoming,
+    m: Matched,
+    who: &Principal,
+) -> Result<Reply, ApiError> {
+    let p = &m.params;
     match m.route {
         // Answered above, before authentication.
         Route::Health
@@ -59,7 +80,10 @@ pub async fn dispatch(ctx: &Ctx, incoming: &mut Incoming, m: Matched) -> Result<
         | Route::Signup
         | Route::Login
         | Route::UploadMedia
-        | Route::DownloadMedia => Err(ApiError::Internal(
+        | Route::DownloadMedia
+        | Route::DashboardSignup
+        | Route::DashboardLogin
+        | Route::DashboardLogout => Err(ApiError::Internal(
             "public route after authentication".into(),
         )),
         Route::Logout => auth::logout(ctx, who).await,

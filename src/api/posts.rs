@@ -8,6 +8,7 @@ use crate::api::publishable::{self, Edit};
 use crate::api::{named, page_reply, page_request, path_workspace};
 use crate::auth::principal::Principal;
 use crate::ctx::Ctx;
+use crate::domain::etag::{self, IfMatch};
 use crate::domain::ids::{CommentId, MediaId, PostId, SocialAccountId, WorkspaceId};
 use crate::domain::platform::AccountStatus;
 use crate::domain::post_state::{initial_status, PostStatus, Transition};
@@ -24,7 +25,6 @@ use crate::store::posts::{
     self as store, Applied, Change, ListFilter, NewPost, PostView, Preflight, TargetInput,
 };
 use crate::store::publishing::{self as publishing_store, AttemptView};
-use crate::store::Arg;
 
 pub const CONTENT_MAX: usize = 10_000;
 pub const TARGETS_MAX: usize = 20;
@@ -55,14 +55,9 @@ fn read_targets(f: &mut Fields) -> (bool, bool, Option<Vec<TargetInput>>) {
     (has_p, has_t, platforms.or(targets))
 }
 
+/// `scheduledFor`: in the future, and within the horizon (`Timestamp::parse_ahead`).
 fn future(now: Timestamp) -> impl Fn(&str) -> Result<Timestamp, DomainError> {
-    move |s| {
-        let t = Timestamp::parse(s)?;
-        if t <= now {
-            return Err(DomainError::new("must be in the future"));
-        }
-        Ok(t)
-    }
+    move |s| Timestamp::parse_ahead(s, now)
 }
 
 /// Everything that can be checked without storage: one workspace for all accounts, no account
@@ -263,7 +258,12 @@ pub async fn get_post(ctx: &Ctx, p: &Principal, id: &str) -> Result<Reply, ApiEr
     let view = store::get(&ctx.db, &ws, &id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    Reply::json(200, &view)
+    with_etag(200, &view)
+}
+
+/// A post's JSON with its revision as a strong `ETag`.
+fn with_etag(status: u16, view: &PostView) -> Result<Reply, ApiError> {
+    Ok(Reply::json(status, view)?.header("ETag", etag::strong(&view.revision)))
 }
 
 /// The answer to a conditional change: the post if it won; else 404 if there is no such
@@ -273,7 +273,7 @@ fn settle(applied: Applied, status: u16) -> Result<Reply, ApiError> {
         Applied {
             won: true,
             post: Some(view),
-        } => Reply::json(status, &view),
+        } => with_etag(status, &view),
         Applied {
             won: true,
             post: None,
@@ -352,13 +352,12 @@ pub async fn update_post(
     let media_json = media
         .as_ref()
         .map(|m| crate::store::json_list(m.iter().map(MediaId::as_str)));
-    let change = Change::new(Transition::Edit.from(), "content = COALESCE(?6, content), media_ids = COALESCE(?7, media_ids),
-              status = CASE WHEN status = 'SCHEDULED' AND (SELECT require_approval FROM workspaces WHERE id = ?2) THEN 'NEEDS_APPROVAL' ELSE status END,
-              approved_by = CASE WHEN (SELECT require_approval FROM workspaces WHERE id = ?2) THEN NULL ELSE approved_by END,
-              approved_at = CASE WHEN (SELECT require_approval FROM workspaces WHERE id = ?2) THEN NULL ELSE approved_at END")
-            .args(vec![content.as_deref().into(), media_json.as_deref().into(), checked_revision.map_or(Arg::Null, Arg::Owned)])
-            .also_where("AND revision IS ?8")
-            .replace_targets(targets.as_deref());
+    let change = Change::edit(
+        content.as_deref(),
+        media_json.as_deref(),
+        targets.as_deref(),
+    )
+    .at_revision(checked_revision);
     let applied = store::apply(
         &ctx.db,
         &ws,
@@ -391,10 +390,6 @@ async fn act(
     .await
 }
 
-const TARGETS_BACK_TO_PENDING: &str = "UPDATE post_targets SET status = 'PENDING', error = NULL
-     WHERE post_id = ?1 AND workspace_id = ?2 AND status = 'CANCELED'
-       AND account_id IN (SELECT id FROM social_accounts WHERE workspace_id = ?2 AND status != 'DISCONNECTED')";
-
 pub async fn schedule_post(
     ctx: &Ctx,
     req: &mut Request,
@@ -407,14 +402,9 @@ pub async fn schedule_post(
         .map(Timestamp::to_rfc3339);
     f.finish()?;
     let checked_revision = check_schedulable(ctx, p, id).await?;
-    let applied = act(ctx, p, id, Action::WriteContent, |_| Change::new(Transition::Schedule.from(), "status = CASE WHEN (SELECT require_approval FROM workspaces WHERE id = ?2) THEN 'NEEDS_APPROVAL' ELSE 'SCHEDULED' END,
-              scheduled_for = COALESCE(?6, scheduled_for),
-              approved_by = NULL, approved_at = NULL")
-            .args(vec![at.map_or(Arg::Null, Arg::Owned), checked_revision.map_or(Arg::Null, Arg::Owned)])
-            .also_where("AND COALESCE(?6, scheduled_for) > ?4 AND revision IS ?7
-                     AND EXISTS (SELECT 1 FROM post_targets t JOIN social_accounts a ON a.id = t.account_id AND a.workspace_id = t.workspace_id
-                                 WHERE t.post_id = ?1 AND t.workspace_id = ?2 AND t.status IN ('PENDING', 'CANCELED') AND a.status != 'DISCONNECTED')")
-            .then(TARGETS_BACK_TO_PENDING, vec![]))
+    let applied = act(ctx, p, id, Action::WriteContent, |_| {
+        Change::schedule(at).at_revision(checked_revision)
+    })
     .await?;
     if let Applied {
         won: true,
@@ -464,10 +454,7 @@ pub async fn reschedule_post(
     let at = f.required("scheduledFor", future(ctx.now()));
     let ok = f.finish()?;
     let at = at.take(&ok).to_rfc3339();
-    let applied = act(ctx, p, id, Action::WriteContent, |_| {
-        Change::new(Transition::Reschedule.from(), "scheduled_for = ?6").args(vec![Arg::Owned(at)])
-    })
-    .await?;
+    let applied = act(ctx, p, id, Action::WriteContent, |_| Change::reschedule(at)).await?;
     if let Some(v) = applied.post.as_ref().filter(|_| applied.won) {
         notify_if_scheduled(ctx, v);
     }
@@ -475,9 +462,7 @@ pub async fn reschedule_post(
 }
 
 pub async fn cancel_post(ctx: &Ctx, p: &Principal, id: &str) -> Result<Reply, ApiError> {
-    let applied = act(ctx, p, id, Action::WriteContent, |_| Change::new(Transition::Cancel.from(), "status = 'CANCELED'")
-            .then("UPDATE post_targets SET status = 'CANCELED' WHERE post_id = ?1 AND workspace_id = ?2 AND status = 'PENDING'", vec![]))
-    .await?;
+    let applied = act(ctx, p, id, Action::WriteContent, |_| Change::cancel()).await?;
     settle(applied, 200)
 }
 
@@ -485,13 +470,7 @@ pub async fn cancel_post(ctx: &Ctx, p: &Principal, id: &str) -> Result<Reply, Ap
 /// published target is never touched); the post is PUBLISHING again. Attempts of unknown
 /// outcome so far are taken as checked by the user (see `acknowledged_attempts`).
 pub async fn retry_post(ctx: &Ctx, p: &Principal, id: &str) -> Result<Reply, ApiError> {
-    let applied = act(ctx, p, id, Action::WriteContent, |_| Change::new(Transition::Retry.from(), "status = 'PUBLISHING'")
-            .also_where(RETRYABLE_TARGET)
-            .then("UPDATE post_targets SET status = 'PENDING', error = NULL, next_attempt_at = NULL, enqueued_at = NULL,
-                      acknowledged_attempts = attempts
-                   WHERE post_id = ?1 AND workspace_id = ?2 AND status = 'FAILED'
-                     AND account_id IN (SELECT id FROM social_accounts WHERE workspace_id = ?2 AND status != 'DISCONNECTED')", vec![]))
-    .await?;
+    let applied = act(ctx, p, id, Action::WriteContent, |_| Change::retry()).await?;
     match &applied {
         // Lost from a status retry starts from: no FAILED target on a connected account.
         // From any other status, a post with no FAILED target has nothing to retry either.
@@ -521,23 +500,50 @@ fn has_failed_target(v: &PostView) -> bool {
         .is_ok_and(|ts| ts.iter().any(|t| t.status == "FAILED"))
 }
 
-const RETRYABLE_TARGET: &str = "AND EXISTS (SELECT 1 FROM post_targets t JOIN social_accounts a ON a.id = t.account_id AND a.workspace_id = t.workspace_id
-     WHERE t.post_id = ?1 AND t.workspace_id = ?2 AND t.status = 'FAILED' AND a.status != 'DISCONNECTED')";
-
+/// Approves the revision the reviewer saw, named in `If-Match` (the post's `ETag`): a post
+/// edited since is not approved (409 `STALE_REVISION`), and naming none is 428.
 pub async fn approve_post(ctx: &Ctx, p: &Principal, id: &str) -> Result<Reply, ApiError> {
-    let reviewer = p.user_id.as_str().to_owned();
-    let applied = act(ctx, p, id, Action::Review, |_| {
-        Change::new(
-            Transition::Approve.from(),
-            "status = 'SCHEDULED', approved_by = ?6, approved_at = ?4",
-        )
-        .args(vec![Arg::Owned(reviewer)])
-    })
+    approve_post_at(ctx, p, id, ctx.header("If-Match").as_deref()).await
+}
+
+/// `approve_post` with the `If-Match` value given (for callers that carry it elsewhere, as an
+/// MCP tool argument): `"<revision>"`, the post's `ETag`.
+pub async fn approve_post_at(
+    ctx: &Ctx,
+    p: &Principal,
+    id: &str,
+    if_match: Option<&str>,
+) -> Result<Reply, ApiError> {
+    let (post, ws) = authorize(ctx, p, id, Action::Review)?;
+    let named = if_match
+        .map(IfMatch::parse)
+        .transpose()
+        .map_err(|e| ApiError::field("If-Match", e.0))?;
+    let revisions = match &named {
+        Some(m) if !m.revisions().is_empty() => m.revisions(),
+        // `*` or weak tags only name no revision.
+        _ => return Err(ApiError::PreconditionRequired),
+    };
+    let change = Change::approve(p.user_id.as_str().to_owned(), revisions);
+    let applied = store::apply(
+        &ctx.db,
+        &ws,
+        &post,
+        change,
+        ctx.request_id.as_str(),
+        &ctx.now().to_rfc3339(),
+    )
     .await?;
     if let Some(v) = applied.post.as_ref().filter(|_| applied.won) {
         notify_if_scheduled(ctx, v);
     }
-    settle(applied, 200)
+    match &applied {
+        Applied {
+            won: false,
+            post: Some(v),
+        } if Transition::Approve.allowed_from(v.status()?) => Err(ApiError::StaleRevision),
+        _ => settle(applied, 200),
+    }
 }
 
 /// Back to DRAFT, with an optional `comment` saying what to change (stored as a comment).
@@ -552,14 +558,9 @@ pub async fn request_changes(
     f.finish()?;
     let author = p.user_id.as_str().to_owned();
     let applied = act(ctx, p, id, Action::Review, |ws| {
-        let change = Change::new(Transition::RequestChanges.from(), "status = 'DRAFT'");
-        match comment {
-            None => change,
-            Some(body) => change.then(
-                "INSERT INTO comments (id, workspace_id, post_id, author_id, body, created_at) SELECT ?5, ?2, ?1, ?6, ?7, ?4 WHERE 1",
-                vec![Arg::Owned(CommentId::generate_in(&ws.get().id).as_str().to_owned()), Arg::Owned(author), Arg::Owned(body)],
-            ),
-        }
+        Change::request_changes(
+            comment.map(|body| (CommentId::generate_in(&ws.get().id), author, body)),
+        )
     })
     .await?;
     settle(applied, 200)
@@ -567,10 +568,7 @@ pub async fn request_changes(
 
 /// Soft delete: the row stays for history, and vanishes from every read.
 pub async fn delete_post(ctx: &Ctx, p: &Principal, id: &str) -> Result<Reply, ApiError> {
-    let applied = act(ctx, p, id, Action::WriteContent, |_| {
-        Change::new(Transition::Delete.from(), "deleted_at = ?4")
-    })
-    .await?;
+    let applied = act(ctx, p, id, Action::WriteContent, |_| Change::delete()).await?;
     settle(applied, 204)
 }
 

@@ -52,9 +52,9 @@ pub async fn create_workspace(
         require_approval: require_approval.unwrap_or(false),
     };
     once(ctx, p, &creator, &ok, || async {
-        let view = store::insert(&ctx.db, &creator, &w, &ctx.now().to_rfc3339()).await?;
+        let (view, bumps) = store::insert(&ctx.db, &creator, &w, &ctx.now().to_rfc3339()).await?;
         // The creator's credentials now reach one more workspace.
-        cache::invalidate_users(ctx, std::slice::from_ref(&p.user_id)).await?;
+        cache::publish(ctx, &bumps).await;
         let location = format!("/api/v1/workspaces/{}", view.id);
         Ok(Reply::json(201, &view)?.header("Location", location))
     })
@@ -96,10 +96,10 @@ pub async fn update_workspace(
 pub async fn delete_workspace(ctx: &Ctx, p: &Principal, ws: &str) -> Result<Reply, ApiError> {
     let ws = path_workspace(ctx, ws, None)?;
     let ws = scope::check(p, &ws, Action::DeleteWorkspace)?;
-    let members = store::soft_delete(&ctx.db, &ws, &ctx.now().to_rfc3339())
+    let bumps = store::soft_delete(&ctx.db, &ws, &ctx.now().to_rfc3339())
         .await?
         .ok_or(ApiError::NotFound)?;
     // No credential of any member may reach it from the next request on.
-    cache::invalidate_users(ctx, &members).await?;
+    cache::publish(ctx, &bumps).await;
     Ok(Reply::no_content())
 }

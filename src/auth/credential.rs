@@ -127,7 +127,8 @@ impl KeyHash {
 
 impl std::fmt::Debug for KeyHash {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "KeyHash({}…)", &self.0[..6.min(self.0.len())])
+        // `get`, not a slice: a stored value is not guaranteed ASCII, and `Debug` must not panic.
+        write!(f, "KeyHash({}…)", self.0.get(..6).unwrap_or_default())
     }
 }
 

@@ -200,6 +200,38 @@ mod tests {
         }
     }
 
+    /// Known answers computed outside this module, with Node's HMAC (not `mac`):
+    /// `crypto.createHmac("sha256", SECRET).update("postbridge media capability v1\n" + payload)`,
+    /// each text field hex-encoded with `Buffer.from(s).toString("hex")`.
+    #[test]
+    fn tokens_match_known_answers_from_an_independent_hmac() {
+        let media = "med_0123456789abcdefGHIJKLMNOPQRSTUV";
+        let up = Claims {
+            expires_unix: 1_790_000_900,
+            ..upload(media)
+        };
+        assert_eq!(
+            issue(SECRET, &up),
+            "v1.upload.1790000900.52428800.\
+             6d65645f303132333435363738396162636465664748494a4b4c4d4e4f50515253545556.\
+             77735f30313233343536373839616263646566.696d6167652f706e67.\
+             db83b4d7cbac45c74100391dbd7cb1417dd4921c6cc34699db1c348b6298fe7a"
+        );
+        let down = Claims {
+            purpose: Purpose::Download,
+            max_bytes: 0,
+            ..up.clone()
+        };
+        assert_eq!(
+            issue(SECRET, &down),
+            "v1.download.1790000900.0.\
+             6d65645f303132333435363738396162636465664748494a4b4c4d4e4f50515253545556.\
+             77735f30313233343536373839616263646566.696d6167652f706e67.\
+             03a405be3faf7ff70b62dab3b786f931c6e68ec76ca89c87f1354afc683993f5"
+        );
+        assert_eq!(verify(SECRET, &issue(SECRET, &down), NOW), Ok(down));
+    }
+
     #[test]
     fn verify_returns_exactly_the_issued_claims() {
         let cases = [

@@ -91,6 +91,12 @@ impl MediaType {
     pub fn agrees_with(self, sniffed: MediaType) -> bool {
         agrees(self, sniffed)
     }
+
+    /// Whether downloads show it in place (images and video) or as a file to save (anything
+    /// else: a PDF must not be rendered in the serving origin).
+    pub const fn served_inline(self) -> bool {
+        !matches!(self, MediaType::Pdf)
+    }
 }
 
 /// ISO-BMFF major brands read as HEIC (HEVC-coded) images.
@@ -210,6 +216,14 @@ pub fn object_key(workspace: &str, media: &str, filename: &str) -> String {
 mod tests {
     use super::MediaType::*;
     use super::*;
+
+    #[test]
+    fn only_images_and_video_are_served_inline() {
+        for t in MediaType::ALL {
+            let visual = t.as_str().starts_with("image/") || t.as_str().starts_with("video/");
+            assert_eq!(t.served_inline(), visual, "{}", t.as_str());
+        }
+    }
 
     #[test]
     fn content_types_parse_case_insensitively_without_parameters() {

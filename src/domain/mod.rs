@@ -4,8 +4,11 @@
 //! Nothing here imports `worker`, so `cargo test` exercises all of it natively.
 
 pub mod capability;
+pub mod cookie;
+pub mod etag;
 pub mod ids;
 pub mod media;
+pub mod percent;
 pub mod platform;
 pub mod post_state;
 pub mod publish;

@@ -7,6 +7,7 @@
 //! vectors AWS publishes: a signer that is wrong by one byte fails only in production, as an
 //! opaque 403.
 
+use super::percent;
 use super::time::Timestamp;
 use super::DomainError;
 use hmac::{Hmac, Mac};
@@ -41,6 +42,7 @@ impl std::fmt::Debug for Credentials {
 
 /// What to presign. Strings are raw: `path` is percent-encoded here, not by the caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
 pub struct PresignRequest {
     /// `PUT` for uploads, `GET` for downloads.
     pub method: String,
@@ -193,31 +195,10 @@ pub fn credential_scope(date: &str, region: &str, service: &str) -> String {
     format!("{date}/{region}/{service}/aws4_request")
 }
 
-/// SigV4 `UriEncode`: unreserved `A-Z a-z 0-9 - _ . ~` kept, every other byte of the UTF-8
-/// form as `%XX` (uppercase hex); `/` kept only when `encode_slash` is false.
-pub fn uri_encode(s: &str, encode_slash: bool) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut out = String::with_capacity(s.len());
-    for &b in s.as_bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            b'/' if !encode_slash => out.push('/'),
-            _ => {
-                out.push('%');
-                out.push(HEX[(b >> 4) as usize] as char);
-                out.push(HEX[(b & 0x0f) as usize] as char);
-            }
-        }
-    }
-    out
-}
-
 /// The path with each segment encoded and the `/` between them kept. S3 does not normalise
 /// paths, so `.`, `..` and empty segments are left as they are.
 pub fn canonical_uri(path: &str) -> String {
-    let encoded = uri_encode(path, false);
+    let encoded = percent::encode_path(path);
     if encoded.starts_with('/') {
         encoded
     } else {
@@ -229,7 +210,7 @@ pub fn canonical_uri(path: &str) -> String {
 pub fn canonical_query(params: &[(&str, &str)]) -> String {
     let mut pairs: Vec<(String, String)> = params
         .iter()
-        .map(|(k, v)| (uri_encode(k, true), uri_encode(v, true)))
+        .map(|(k, v)| (percent::encode(k), percent::encode(v)))
         .collect();
     pairs.sort();
     pairs
@@ -470,8 +451,6 @@ mod tests {
         for (raw, want) in cases {
             assert_eq!(canonical_uri(raw), want, "{raw}");
         }
-        assert_eq!(uri_encode("a/b c", true), "a%2Fb%20c");
-        assert_eq!(uri_encode("a/b c", false), "a/b%20c");
     }
 
     #[test]

@@ -70,6 +70,9 @@ pub struct Checked {
     pub fingerprint: String,
 }
 
+/// A JSON body being read field by field; `finish` refuses unknown fields and reports every
+/// problem at once.
+#[must_use = "a body is checked only by `finish`"]
 pub struct Fields {
     fingerprint: String,
     map: Map<String, Value>,
@@ -253,7 +256,8 @@ impl Fields {
         item: impl Fn(&mut Fields) -> Option<T>,
     ) -> Option<Vec<T>> {
         let items = self.array(name, max, "must be an array")?;
-        let mut out = Vec::with_capacity(items.len());
+        let given = items.len();
+        let mut out = Vec::with_capacity(given);
         for (i, value) in items.into_iter().enumerate() {
             let Value::Object(map) = value else {
                 self.problem(&format!("{name}[{i}]"), "must be an object");
@@ -271,7 +275,7 @@ impl Fields {
                 Err(e) => self.problem(&format!("{name}[{i}]"), e.message()),
             }
         }
-        (out.len() == out.capacity()).then_some(out)
+        (out.len() == given).then_some(out)
     }
 
     /// Marks a field the endpoint refuses with a reason (e.g. an immutable one).

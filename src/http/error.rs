@@ -25,6 +25,8 @@ pub enum ApiError {
     /// Wrong e-mail or password at login.
     InvalidCredentials,
     SessionRequired,
+    /// A write authenticated by the dashboard's cookie, from another origin or none.
+    OriginForbidden,
     WorkspaceForbidden,
     RoleForbidden,
     WorkspaceConflict,
@@ -62,6 +64,14 @@ pub enum ApiError {
     SlugTaken,
     AlreadyMember,
     LastOwner,
+    /// The request must name the version it acts on (`If-Match`), and did not.
+    PreconditionRequired,
+    /// The version the request named is not the current one.
+    StaleRevision,
+    /// The user already holds the most live API keys allowed.
+    KeyLimitReached {
+        limit: u64,
+    },
     /// Over a rate limit; retry after this many milliseconds.
     RateLimited {
         retry_after_ms: u64,
@@ -76,6 +86,7 @@ impl ApiError {
             ApiError::Unauthorized => "UNAUTHORIZED",
             ApiError::InvalidCredentials => "INVALID_CREDENTIALS",
             ApiError::SessionRequired => "SESSION_REQUIRED",
+            ApiError::OriginForbidden => "ORIGIN_FORBIDDEN",
             ApiError::WorkspaceForbidden => "WORKSPACE_FORBIDDEN",
             ApiError::RoleForbidden => "ROLE_FORBIDDEN",
             ApiError::WorkspaceConflict => "WORKSPACE_CONFLICT",
@@ -102,6 +113,9 @@ impl ApiError {
             ApiError::SlugTaken => "SLUG_TAKEN",
             ApiError::AlreadyMember => "ALREADY_MEMBER",
             ApiError::LastOwner => "LAST_OWNER",
+            ApiError::PreconditionRequired => "PRECONDITION_REQUIRED",
+            ApiError::StaleRevision => "STALE_REVISION",
+            ApiError::KeyLimitReached { .. } => "KEY_LIMIT_REACHED",
             ApiError::RateLimited { .. } => "RATE_LIMITED",
             ApiError::Internal(_) => "INTERNAL",
         }
@@ -110,9 +124,10 @@ impl ApiError {
     pub fn status(&self) -> u16 {
         match self {
             ApiError::Unauthorized | ApiError::InvalidCredentials => 401,
-            ApiError::SessionRequired | ApiError::WorkspaceForbidden | ApiError::RoleForbidden => {
-                403
-            }
+            ApiError::SessionRequired
+            | ApiError::OriginForbidden
+            | ApiError::WorkspaceForbidden
+            | ApiError::RoleForbidden => 403,
             ApiError::WorkspaceConflict
             | ApiError::WorkspaceRequired
             | ApiError::Validation(_)
@@ -129,7 +144,10 @@ impl ApiError {
             | ApiError::InvalidState { .. }
             | ApiError::ChannelAlreadyConnected
             | ApiError::IdempotencyKeyReused
-            | ApiError::IdempotencyKeyInUse => 409,
+            | ApiError::IdempotencyKeyInUse
+            | ApiError::StaleRevision
+            | ApiError::KeyLimitReached { .. } => 409,
+            ApiError::PreconditionRequired => 428,
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::UnsupportedMediaType => 415,
             ApiError::UploadIncomplete | ApiError::FolderNotEmpty => 409,
@@ -147,6 +165,7 @@ impl ApiError {
             ApiError::Unauthorized => "A valid credential is required: `Authorization: Bearer <API key or session token>`.".into(),
             ApiError::InvalidCredentials => "E-mail or password is wrong.".into(),
             ApiError::SessionRequired => "This action needs a session token; API keys cannot do it.".into(),
+            ApiError::OriginForbidden => "With the dashboard's session cookie, changes must come from the dashboard's own origin.".into(),
             ApiError::WorkspaceForbidden => "This credential cannot reach that workspace.".into(),
             ApiError::RoleForbidden => "Your role in this workspace does not allow this action.".into(),
             ApiError::WorkspaceConflict => "The request names more than one workspace.".into(),
@@ -173,6 +192,9 @@ impl ApiError {
             ApiError::SlugTaken => "That slug is taken.".into(),
             ApiError::AlreadyMember => "That user is already a member of this workspace.".into(),
             ApiError::LastOwner => "A workspace must keep at least one OWNER.".into(),
+            ApiError::PreconditionRequired => "Name the revision you reviewed: `If-Match: \"<revision>\"`, the post's `ETag` (or its `revision` field) as you read it.".into(),
+            ApiError::StaleRevision => "The post has changed since the revision you named: read it again and review the current version.".into(),
+            ApiError::KeyLimitReached { limit } => format!("This user already holds {limit} live API keys, the most allowed; revoke one first."),
             ApiError::RateLimited { .. } => "Too many requests: wait for `Retry-After` seconds (see the `RateLimit` header).".into(),
             ApiError::Internal(_) => "Something went wrong on our side. Quote the requestId if you contact us.".into(),
         }
@@ -200,6 +222,7 @@ pub const ALL_CODES: &[&str] = &[
     "UNAUTHORIZED",
     "INVALID_CREDENTIALS",
     "SESSION_REQUIRED",
+    "ORIGIN_FORBIDDEN",
     "WORKSPACE_FORBIDDEN",
     "ROLE_FORBIDDEN",
     "WORKSPACE_CONFLICT",
@@ -226,6 +249,9 @@ pub const ALL_CODES: &[&str] = &[
     "SLUG_TAKEN",
     "ALREADY_MEMBER",
     "LAST_OWNER",
+    "PRECONDITION_REQUIRED",
+    "STALE_REVISION",
+    "KEY_LIMIT_REACHED",
     "RATE_LIMITED",
     "INTERNAL",
 ];
@@ -239,6 +265,7 @@ mod tests {
             ApiError::Unauthorized,
             ApiError::InvalidCredentials,
             ApiError::SessionRequired,
+            ApiError::OriginForbidden,
             ApiError::WorkspaceForbidden,
             ApiError::RoleForbidden,
             ApiError::WorkspaceConflict,
@@ -269,6 +296,9 @@ mod tests {
             ApiError::SlugTaken,
             ApiError::AlreadyMember,
             ApiError::LastOwner,
+            ApiError::PreconditionRequired,
+            ApiError::StaleRevision,
+            ApiError::KeyLimitReached { limit: 100 },
             ApiError::RateLimited { retry_after_ms: 1 },
             ApiError::Internal("secret detail".into()),
         ]

@@ -2,10 +2,13 @@
 //! `Link: <…>; rel="next"` header out. Never OFFSET.
 
 use super::error::ApiError;
+use crate::domain::percent::encode;
 use crate::domain::time::Timestamp;
 
 pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 200;
+/// Hex of a 24-byte time, `|` and an id of at most 64 bytes.
+const MAX_CURSOR_LEN: usize = 2 * (24 + 1 + 64);
 
 /// The `(created_at, id)` of the last row of a page. Opaque to clients: hex of both joined.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,14 +22,20 @@ impl Cursor {
         hex::encode(format!("{}|{}", self.created_at, self.id))
     }
 
+    /// The cursor `encode` wrote, or `None`. Total over any input: the text is bounded before
+    /// it is decoded, and the time must be in the canonical form `encode` writes (so a forged
+    /// cursor cannot smuggle another spelling into the keyset comparison).
     pub fn decode(s: &str) -> Option<Self> {
+        if s.len() > MAX_CURSOR_LEN {
+            return None;
+        }
         let raw = String::from_utf8(hex::decode(s).ok()?).ok()?;
         let (created_at, id) = raw.split_once('|')?;
-        Timestamp::parse(created_at).ok()?;
+        let canonical = Timestamp::parse(created_at).ok()?.to_rfc3339() == created_at;
         let id_ok = !id.is_empty()
             && id.len() <= 64
             && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-        id_ok.then(|| Cursor {
+        (canonical && id_ok).then(|| Cursor {
             created_at: created_at.to_owned(),
             id: id.to_owned(),
         })
@@ -96,18 +105,6 @@ pub fn next_link(origin: &str, path: &str, query: &[(String, String)], next: &Cu
     format!("<{origin}{path}?{}>; rel=\"next\"", parts.join("&"))
 }
 
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,6 +122,14 @@ mod tests {
             &hex::encode("nope|ws_a"),
             &hex::encode("2026-01-01T00:00:00.000Z|"),
             &hex::encode("2026-01-01T00:00:00.000Z|a'b"),
+            // Valid times, but not as `encode` writes them.
+            &hex::encode("2026-01-01T00:00:00Z|ws_a"),
+            &hex::encode("2026-01-01T01:00:00.000+01:00|ws_a"),
+            // Out of range, and non-ASCII inside the time (the old decoder panicked on it).
+            &hex::encode("10000-01-01T00:00:00.000Z|ws_a"),
+            &hex::encode("2026-01-01T00:00:0\u{e9}.000Z|ws_a"),
+            &hex::encode("2026-01-01T00:00:00\u{e9}0:00|ws_a"),
+            &"0".repeat(MAX_CURSOR_LEN + 2),
         ] {
             assert_eq!(Cursor::decode(bad), None, "{bad}");
         }

@@ -9,6 +9,7 @@ use super::error::ApiError;
 use crate::ctx::Ctx;
 
 /// A successful answer, before the common headers are added.
+#[must_use]
 pub struct Reply {
     status: u16,
     body: Option<String>,
@@ -53,6 +54,20 @@ impl Reply {
         }
     }
 
+    /// 202 with no body (an MCP notification).
+    pub fn accepted() -> Reply {
+        Reply {
+            status: 202,
+            ..Reply::no_content()
+        }
+    }
+
+    /// The same answer under another status (a JSON-RPC error travels under 4xx).
+    pub fn with_status(mut self, status: u16) -> Reply {
+        self.status = status;
+        self
+    }
+
     pub fn no_content() -> Reply {
         Reply {
             status: 204,
@@ -87,14 +102,25 @@ impl Reply {
         self.status
     }
 
+    /// Whether this is a stored response replayed for a repeated Idempotency-Key.
+    pub fn is_replay(&self) -> bool {
+        self.headers
+            .iter()
+            .any(|(k, _)| *k == "Idempotent-Replayed")
+    }
+
     pub fn body(&self) -> Option<&str> {
         self.body.as_deref()
     }
 
     pub fn location(&self) -> Option<&str> {
+        self.header_value("Location")
+    }
+
+    pub fn header_value(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
-            .find(|(k, _)| *k == "Location")
+            .find(|(k, _)| *k == name)
             .map(|(_, v)| v.as_str())
     }
 
@@ -102,14 +128,6 @@ impl Reply {
         self.headers.push((name, value));
         self
     }
-}
-
-/// What the log line says about the request beyond method and status.
-#[derive(Debug, Default)]
-pub struct LogFields {
-    pub route: &'static str,
-    pub principal: Option<&'static str>,
-    pub workspaces: usize,
 }
 
 /// The error envelope (API.md §5). Serialized from a struct, in field order, with the
@@ -129,7 +147,7 @@ struct Envelope<'a> {
     retry_after_ms: Option<u64>,
 }
 
-fn envelope(ctx: &Ctx, e: &ApiError) -> String {
+pub fn envelope(ctx: &Ctx, e: &ApiError) -> String {
     let body = Envelope {
         status_code: e.status(),
         code: e.code(),
@@ -170,7 +188,7 @@ pub fn finish(ctx: &Ctx, result: Result<Reply, ApiError>) -> Response {
             if let ApiError::RateLimited { retry_after_ms } = &e {
                 r.headers.push((
                     "Retry-After",
-                    crate::ratelimit::retry_after_s(*retry_after_ms as i64).to_string(),
+                    crate::ratelimit::rules::retry_after_s(*retry_after_ms as i64).to_string(),
                 ));
             }
             (r, Some(e))
@@ -192,6 +210,9 @@ pub fn finish(ctx: &Ctx, result: Result<Reply, ApiError>) -> Response {
         set("RateLimit", &decision.ratelimit_header());
     }
     for (k, v) in &reply.headers {
+        set(k, v);
+    }
+    for (k, v) in ctx.response_headers.borrow().iter() {
         set(k, v);
     }
     log(ctx, reply.status, total, error.as_ref());
@@ -248,6 +269,8 @@ struct LogLine<'a> {
     kv_reads: u32,
     rate_limiter_calls: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
+    tool: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     code: Option<&'static str>,
     /// The cause names the failing step and the storage error; it never holds a credential,
     /// because credentials reach storage only as hashes.
@@ -270,10 +293,13 @@ fn log(ctx: &Ctx, status: u16, total: f64, error: Option<&ApiError>) {
         d1_queries: t.d1_statements,
         kv_reads: t.kv_reads,
         rate_limiter_calls: t.rl_calls,
-        code: error.map(ApiError::code),
+        tool: fields.tool,
+        code: error
+            .map(ApiError::code)
+            .or(fields.tool_error.as_ref().map(|(code, _)| *code)),
         cause: match error {
             Some(ApiError::Internal(cause)) => Some(cause),
-            _ => None,
+            _ => fields.tool_error.as_ref().and_then(|(_, c)| c.as_deref()),
         },
     };
     if let Ok(text) = serde_json::to_string(&line) {

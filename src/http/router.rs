@@ -63,6 +63,9 @@ pub enum Route {
     MoveMedia,
     UploadMedia,
     DownloadMedia,
+    DashboardSignup,
+    DashboardLogin,
+    DashboardLogout,
 }
 
 /// (method, path under `/api/v1`, route). `{…}` segments are parameters, passed to handlers
@@ -169,6 +172,10 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
     // Authorised by the capability token in the URL, not a bearer credential.
     ("PUT", "/media/{mediaId}/upload", Route::UploadMedia),
     ("GET", "/media/{mediaId}/download", Route::DownloadMedia),
+    // The dashboard's sessions, carried in a cookie rather than handed to script.
+    ("POST", "/dashboard/signup", Route::DashboardSignup),
+    ("POST", "/dashboard/login", Route::DashboardLogin),
+    ("POST", "/dashboard/logout", Route::DashboardLogout),
 ];
 
 /// A matched route with its path parameters and its template (for the log line).

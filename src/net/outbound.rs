@@ -99,8 +99,8 @@ pub struct Answer {
     pub url: SafeUrl,
     pub response: worker::Response,
     deadline_ms: f64,
-    /// Kept alive so the deadline can still abort the body while it is read.
-    _abort: AbortController,
+    /// Kept so the deadline can still abort the body while it is read; taken by `abort`.
+    abort: std::cell::RefCell<Option<AbortController>>,
 }
 
 impl Answer {
@@ -110,6 +110,39 @@ impl Answer {
 
     pub fn header(&self, name: &str) -> Option<String> {
         self.response.headers().get(name).ok().flatten()
+    }
+
+    /// The body's length, when the sender declared it and the bytes read will be those bytes
+    /// (no content coding the runtime decodes on the way, which would change their number).
+    pub fn content_length(&self) -> Option<u64> {
+        let coded = self
+            .header("Content-Encoding")
+            .is_some_and(|c| !c.trim().eq_ignore_ascii_case("identity"));
+        if coded {
+            return None;
+        }
+        self.header("Content-Length")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    }
+
+    /// The body as the runtime's stream, to pipe on without reading it here (`None`: no body).
+    pub fn body_stream(&self) -> Option<web_sys::ReadableStream> {
+        match self.response.body() {
+            worker::ResponseBody::Stream(s) => Some(s.clone()),
+            _ => None,
+        }
+    }
+
+    /// When the exchange must be over (epoch milliseconds), body included.
+    pub fn deadline_ms(&self) -> f64 {
+        self.deadline_ms
+    }
+
+    /// Abandons the exchange: the body's stream errors for whoever is reading it.
+    pub fn abort(&self) {
+        if let Some(controller) = self.abort.borrow_mut().take() {
+            controller.abort();
+        }
     }
 
     /// Reads the whole body, giving up past `cap` bytes (the rest is never downloaded) or at
@@ -125,7 +158,7 @@ impl Answer {
         let mut stream = self.response.stream().map_err(|_| ReadError::Interrupted)?;
         let mut bytes = Vec::new();
         loop {
-            let left = self.deadline_ms - crate::ctx::now_ms();
+            let left = self.deadline_ms - crate::timing::now_ms();
             if left <= 0.0 {
                 return Err(ReadError::Timeout);
             }
@@ -157,7 +190,7 @@ impl Answer {
         };
         let mut bytes = Vec::new();
         while bytes.len() < cap {
-            let left = self.deadline_ms - crate::ctx::now_ms();
+            let left = self.deadline_ms - crate::timing::now_ms();
             if left <= 0.0 {
                 break;
             }
@@ -199,6 +232,7 @@ impl Outbound {
     }
 
     /// The same guard, demanding https (webhook endpoints in production).
+    #[must_use]
     pub fn https_only(self, on: bool) -> Self {
         Outbound {
             allow: Allowance {
@@ -227,7 +261,7 @@ impl Outbound {
         redirects: Redirects,
         timeout: Duration,
     ) -> Result<Answer, OutboundError> {
-        let deadline_ms = crate::ctx::now_ms() + timeout.as_millis() as f64;
+        let deadline_ms = crate::timing::now_ms() + timeout.as_millis() as f64;
         let mut url = self
             .guard(req.url.as_str())
             .map_err(OutboundError::Refused)?;
@@ -252,7 +286,7 @@ impl Outbound {
             }
             let request = Request::new_with_init(url.as_str(), &init)
                 .map_err(|e| OutboundError::Network(format!("build request: {e}")))?;
-            let left = deadline_ms - crate::ctx::now_ms();
+            let left = deadline_ms - crate::timing::now_ms();
             if left <= 0.0 {
                 return Err(OutboundError::Timeout);
             }
@@ -275,7 +309,7 @@ impl Outbound {
                     url,
                     response,
                     deadline_ms,
-                    _abort: abort,
+                    abort: std::cell::RefCell::new(Some(abort)),
                 });
             }
             let location = response

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::principals::{bump_stmt, bumped, Bumped};
 use super::{Arg, Db};
 use crate::auth::credential::KeyHash;
 use crate::domain::ids::{KeyId, WorkspaceId};
@@ -69,6 +70,12 @@ pub struct NewKey<'a> {
     pub expires_at: Option<&'a str>,
 }
 
+/// The most live (unrevoked, unexpired) keys one user may hold: a bound on what a user's
+/// credentials cost, and on keys minted to multiply a rate limit.
+pub const MAX_LIVE_KEYS: i64 = 100;
+
+/// Inserts the key unless the user already holds `MAX_LIVE_KEYS` live keys
+/// (`KEY_LIMIT_REACHED`).
 pub async fn insert(
     db: &Db,
     owner: &Authorized<SessionUser>,
@@ -88,23 +95,33 @@ pub async fn insert(
     } else {
         "full"
     };
-    db.run(
-        "d1: insert api key",
-        "INSERT INTO api_keys (id, user_id, name, prefix, key_hash, access, workspace_ids, created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        &[
-            id.as_str().into(),
-            owner.get().0.as_str().into(),
-            k.name.as_str().into(),
-            k.prefix.into(),
-            k.hash.as_str().into(),
-            access.into(),
-            Arg::Text(&ids_json),
-            now.into(),
-            k.expires_at.into(),
-        ],
-    )
-    .await?;
+    // The cap is checked in the statement itself, so racing mints cannot pass it together.
+    let inserted = db
+        .run(
+            "d1: insert api key",
+            "INSERT INTO api_keys (id, user_id, name, prefix, key_hash, access, workspace_ids, created_at, expires_at)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9
+             WHERE (SELECT COUNT(*) FROM api_keys WHERE user_id = ?2 AND revoked_at IS NULL
+                      AND (expires_at IS NULL OR expires_at > ?8)) < ?10",
+            &[
+                id.as_str().into(),
+                owner.get().0.as_str().into(),
+                k.name.as_str().into(),
+                k.prefix.into(),
+                k.hash.as_str().into(),
+                access.into(),
+                Arg::Text(&ids_json),
+                now.into(),
+                k.expires_at.into(),
+                Arg::Int(MAX_LIVE_KEYS),
+            ],
+        )
+        .await?;
+    if inserted == 0 {
+        return Err(ApiError::KeyLimitReached {
+            limit: MAX_LIVE_KEYS as u64,
+        });
+    }
     Ok(KeyView {
         id: id.as_str().to_owned(),
         name: k.name.as_str().to_owned(),
@@ -138,30 +155,42 @@ pub async fn list(
     rows.into_iter().map(KeyView::try_from).collect()
 }
 
-#[derive(Deserialize)]
-struct Revoked {
-    key_hash: String,
-}
-
 /// Revokes one of the user's keys; `only_in` limits it to keys scoped to that workspace (the
-/// workspace shorthand). Returns the key's hash, for cache invalidation, or `None` if no such
-/// live key is the user's.
+/// workspace shorthand). In the same batch the owner's epoch is bumped, so every cached copy of
+/// the key's principal goes stale. Returns the bump, or `None` if no such live key is the user's.
 pub async fn revoke(
     db: &Db,
     owner: &Authorized<SessionUser>,
     key: &KeyId,
     only_in: Option<&WorkspaceId>,
     now: &str,
-) -> Result<Option<KeyHash>, ApiError> {
-    let row: Option<Revoked> = db
-        .first(
+) -> Result<Option<Vec<Bumped>>, ApiError> {
+    let user = owner.get().0.as_str();
+    let results = db
+        .batch(
             "d1: revoke api key",
-            "UPDATE api_keys SET revoked_at = ?1
-             WHERE id = ?2 AND user_id = ?3 AND revoked_at IS NULL
-               AND (?4 IS NULL OR (access = 'scoped' AND EXISTS (SELECT 1 FROM json_each(workspace_ids) WHERE value = ?4)))
-             RETURNING key_hash",
-            &[now.into(), key.as_str().into(), owner.get().0.as_str().into(), only_in.map(WorkspaceId::as_str).into()],
+            vec![
+                db.stmt(
+                    "UPDATE api_keys SET revoked_at = ?1
+                     WHERE id = ?2 AND user_id = ?3 AND revoked_at IS NULL
+                       AND (?4 IS NULL OR (access = 'scoped' AND EXISTS (SELECT 1 FROM json_each(workspace_ids) WHERE value = ?4)))",
+                    &[now.into(), key.as_str().into(), user.into(), only_in.map(WorkspaceId::as_str).into()],
+                )?,
+                bump_stmt(
+                    db,
+                    "id = ?3 AND EXISTS (SELECT 1 FROM api_keys WHERE id = ?2 AND user_id = ?3 AND revoked_at = ?1)",
+                    &[now.into(), key.as_str().into(), user.into()],
+                )?,
+            ],
         )
         .await?;
-    Ok(row.map(|r| KeyHash::from_stored(r.key_hash)))
+    let mut it = results.into_iter();
+    let revoked = match it.next() {
+        Some(r) => super::changes(&r)? == 1,
+        None => false,
+    };
+    if !revoked {
+        return Ok(None);
+    }
+    Ok(Some(bumped(it.next())?))
 }

@@ -111,3 +111,15 @@ pub async fn release(db: &Db, credential: &str, key: &str) -> Result<(), ApiErro
     .await?;
     Ok(())
 }
+
+/// Deletes at most `limit` records first used before `cutoff` (oldest first, by the
+/// `idempotency_keys_by_age` index); returns how many went.
+pub async fn delete_created_before(db: &Db, cutoff: &str, limit: u32) -> Result<usize, ApiError> {
+    db.run(
+        "d1: purge expired idempotency keys",
+        "DELETE FROM idempotency_keys WHERE rowid IN
+           (SELECT rowid FROM idempotency_keys WHERE created_at < ?1 ORDER BY created_at LIMIT ?2)",
+        &[Arg::Text(cutoff), Arg::Int(limit.into())],
+    )
+    .await
+}

@@ -214,6 +214,40 @@ pub async fn delete(db: &Db, ws: &Authorized<InWorkspace>, id: &MediaId) -> Resu
     Ok(changed == 1)
 }
 
+/// A PENDING asset whose upload window has closed, for the sweep.
+#[derive(Debug, Deserialize)]
+pub struct Expired {
+    pub id: String,
+    pub object_key: String,
+}
+
+/// PENDING assets created before `before` (uploads never completed), oldest first, at most
+/// `limit`. The cron sweep's, not a request's: it spans workspaces, so it takes no scope proof.
+pub async fn expired_pending(db: &Db, before: &str, limit: i64) -> Result<Vec<Expired>, ApiError> {
+    db.all(
+        "d1: expired pending media",
+        "SELECT id, object_key FROM media WHERE status = 'PENDING' AND created_at < ?1 ORDER BY created_at LIMIT ?2",
+        &[before.into(), Arg::Int(limit)],
+    )
+    .await
+}
+
+/// Deletes those of `ids` still PENDING and created before `before` (an asset completed
+/// meanwhile is kept); how many went.
+pub async fn delete_expired_pending(
+    db: &Db,
+    ids: &[&str],
+    before: &str,
+) -> Result<usize, ApiError> {
+    let list = json_list(ids.iter().copied());
+    db.run(
+        "d1: delete expired pending media",
+        "DELETE FROM media WHERE status = 'PENDING' AND created_at < ?2 AND id IN (SELECT value FROM json_each(?1))",
+        &[Arg::Text(&list), before.into()],
+    )
+    .await
+}
+
 /// The ids among a JSON list (`?2`) that are READY media of the workspace (`?1`): posts may
 /// only use those.
 pub const READY_AMONG: &str =

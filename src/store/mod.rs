@@ -19,8 +19,8 @@ use serde::de::DeserializeOwned;
 use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, D1Result};
 
-use crate::ctx::{now_ms, SharedTiming};
 use crate::http::error::{ApiError, Context as _};
+use crate::timing::{now_ms, SharedTiming};
 
 /// A value bound to a statement parameter.
 pub enum Arg<'a> {

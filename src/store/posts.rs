@@ -9,8 +9,8 @@ use serde_json::Value;
 use worker::D1PreparedStatement;
 
 use super::{json_list, rows, Arg, Db};
-use crate::domain::ids::{MediaId, PostId, SocialAccountId, TargetId, WorkspaceId};
-use crate::domain::post_state::PostStatus;
+use crate::domain::ids::{CommentId, MediaId, PostId, SocialAccountId, TargetId, WorkspaceId};
+use crate::domain::post_state::{PostStatus, Transition};
 use crate::http::error::{ApiError, Context as _};
 use crate::http::page::{Cursor, PageRequest};
 use crate::scope::{Authorized, InWorkspace};
@@ -29,6 +29,7 @@ struct Row {
     updated_at: String,
     approved_by: Option<String>,
     approved_at: Option<String>,
+    revision: String,
     targets: String,
 }
 
@@ -49,6 +50,9 @@ pub struct PostView {
     pub updated_at: String,
     pub approved_by: Option<String>,
     pub approved_at: Option<String>,
+    /// Changes with every write to the post; its `ETag` is this in quotes, and `approve` must
+    /// name it.
+    pub revision: String,
     pub targets: Box<RawValue>,
 }
 
@@ -68,6 +72,7 @@ impl TryFrom<Row> for PostView {
             updated_at: r.updated_at,
             approved_by: r.approved_by,
             approved_at: r.approved_at,
+            revision: r.revision,
         })
     }
 }
@@ -87,7 +92,7 @@ impl PostView {
 
 const SELECT: &str = "SELECT p.id, p.workspace_id AS workspaceId, p.content, p.status, p.scheduled_for AS scheduledFor,
         p.media_ids AS mediaIds, p.created_by AS createdBy, p.created_at AS createdAt, p.updated_at AS updatedAt,
-        p.approved_by AS approvedBy, p.approved_at AS approvedAt,
+        p.approved_by AS approvedBy, p.approved_at AS approvedAt, COALESCE(p.revision, '0') AS revision,
         (SELECT json_group_array(json_object(
             'id', t.id, 'accountId', t.account_id, 'platform', a.platform,
             'captionOverride', t.caption_override, 'firstComment', t.first_comment,
@@ -358,7 +363,8 @@ pub async fn insert(
         .ok_or_else(|| ApiError::Internal("d1: insert post: not read back".into()))
 }
 
-/// A conditional change to one post.
+/// A conditional change to one post, built up and then run by `apply`.
+#[must_use]
 pub struct Change<'a> {
     /// The statuses the change may start from.
     pub from: &'a [PostStatus],
@@ -372,6 +378,9 @@ pub struct Change<'a> {
     pub then: Vec<(&'a str, Vec<Arg<'a>>)>,
     /// Replace the targets wholesale (guarded likewise).
     pub replace_targets: Option<&'a [TargetInput]>,
+    /// Only if the post is still at this revision (`Some(None)`: one that has none): the
+    /// revision whose content the publishing rules checked.
+    pub at_revision: Option<Option<String>>,
 }
 
 impl<'a> Change<'a> {
@@ -384,6 +393,7 @@ impl<'a> Change<'a> {
             also_where: "",
             then: Vec::new(),
             replace_targets: None,
+            at_revision: None,
         }
     }
 
@@ -406,7 +416,106 @@ impl<'a> Change<'a> {
         self.replace_targets = targets;
         self
     }
+
+    /// Applies only to the post at `revision` (what was read and checked before).
+    pub fn at_revision(mut self, revision: Option<String>) -> Self {
+        self.at_revision = Some(revision);
+        self
+    }
 }
+
+/// The lifecycle's changes, as statements: each names the statuses it may start from (the rule
+/// lives in `domain::post_state`) and what it writes.
+impl Change<'static> {
+    /// `schedule`: to SCHEDULED, or NEEDS_APPROVAL where the workspace requires approval, at
+    /// `at` or the time the post already has, which must be in the future; the post needs a
+    /// target on a connected account, and its canceled targets on such accounts are pending again.
+    pub fn schedule(at: Option<String>) -> Self {
+        Change::new(Transition::Schedule.from(), "status = CASE WHEN (SELECT require_approval FROM workspaces WHERE id = ?2) THEN 'NEEDS_APPROVAL' ELSE 'SCHEDULED' END,
+              scheduled_for = COALESCE(?6, scheduled_for),
+              approved_by = NULL, approved_at = NULL")
+            .args(vec![at.map_or(Arg::Null, Arg::Owned)])
+            .also_where("AND COALESCE(?6, scheduled_for) > ?4
+                     AND EXISTS (SELECT 1 FROM post_targets t JOIN social_accounts a ON a.id = t.account_id AND a.workspace_id = t.workspace_id
+                                 WHERE t.post_id = ?1 AND t.workspace_id = ?2 AND t.status IN ('PENDING', 'CANCELED') AND a.status != 'DISCONNECTED')")
+            .then(TARGETS_BACK_TO_PENDING, vec![])
+    }
+
+    pub fn reschedule(at: String) -> Self {
+        Change::new(Transition::Reschedule.from(), "scheduled_for = ?6").args(vec![Arg::Owned(at)])
+    }
+
+    /// The post and its pending targets.
+    pub fn cancel() -> Self {
+        Change::new(Transition::Cancel.from(), "status = 'CANCELED'")
+            .then("UPDATE post_targets SET status = 'CANCELED' WHERE post_id = ?1 AND workspace_id = ?2 AND status = 'PENDING'", vec![])
+    }
+
+    /// PUBLISHING again, its `scheduledFor` kept: the FAILED targets on connected accounts go
+    /// back to the publisher at once (a published target is never touched), and their attempts
+    /// of unknown outcome so far count as checked by the user (`acknowledged_attempts`); only
+    /// if there is such a target.
+    pub fn retry() -> Self {
+        Change::new(Transition::Retry.from(), "status = 'PUBLISHING'")
+            .also_where("AND EXISTS (SELECT 1 FROM post_targets t JOIN social_accounts a ON a.id = t.account_id AND a.workspace_id = t.workspace_id
+                     WHERE t.post_id = ?1 AND t.workspace_id = ?2 AND t.status = 'FAILED' AND a.status != 'DISCONNECTED')")
+            .then("UPDATE post_targets SET status = 'PENDING', error = NULL, next_attempt_at = NULL, enqueued_at = NULL,
+                      acknowledged_attempts = attempts
+                   WHERE post_id = ?1 AND workspace_id = ?2 AND status = 'FAILED'
+                     AND account_id IN (SELECT id FROM social_accounts WHERE workspace_id = ?2 AND status != 'DISCONNECTED')", vec![])
+    }
+
+    /// Only if the post is still at one of `revisions` (the ones the reviewer saw).
+    pub fn approve(reviewer: String, revisions: &[String]) -> Self {
+        Change::new(
+            Transition::Approve.from(),
+            "status = 'SCHEDULED', approved_by = ?6, approved_at = ?4",
+        )
+        .args(vec![
+            Arg::Owned(reviewer),
+            Arg::Owned(json_list(revisions.iter().map(String::as_str))),
+        ])
+        .also_where("AND COALESCE(revision, '0') IN (SELECT value FROM json_each(?7))")
+    }
+
+    /// Back to DRAFT; with a comment (its id, author and body), stored with the change.
+    pub fn request_changes(comment: Option<(CommentId, String, String)>) -> Self {
+        let change = Change::new(Transition::RequestChanges.from(), "status = 'DRAFT'");
+        match comment {
+            None => change,
+            Some((id, author, body)) => change.then(
+                "INSERT INTO comments (id, workspace_id, post_id, author_id, body, created_at) SELECT ?5, ?2, ?1, ?6, ?7, ?4 WHERE 1",
+                vec![Arg::Owned(id.as_str().to_owned()), Arg::Owned(author), Arg::Owned(body)],
+            ),
+        }
+    }
+
+    /// Soft delete: the row stays for history and vanishes from every read.
+    pub fn delete() -> Self {
+        Change::new(Transition::Delete.from(), "deleted_at = ?4")
+    }
+}
+
+impl<'a> Change<'a> {
+    /// `PATCH`: the content, media and targets given (the rest kept); where the workspace
+    /// requires approval, a scheduled post goes back to NEEDS_APPROVAL and loses its approval.
+    pub fn edit(
+        content: Option<&'a str>,
+        media_json: Option<&'a str>,
+        targets: Option<&'a [TargetInput]>,
+    ) -> Self {
+        Change::new(Transition::Edit.from(), "content = COALESCE(?6, content), media_ids = COALESCE(?7, media_ids),
+              status = CASE WHEN status = 'SCHEDULED' AND (SELECT require_approval FROM workspaces WHERE id = ?2) THEN 'NEEDS_APPROVAL' ELSE status END,
+              approved_by = CASE WHEN (SELECT require_approval FROM workspaces WHERE id = ?2) THEN NULL ELSE approved_by END,
+              approved_at = CASE WHEN (SELECT require_approval FROM workspaces WHERE id = ?2) THEN NULL ELSE approved_at END")
+            .args(vec![content.into(), media_json.into()])
+            .replace_targets(targets)
+    }
+}
+
+const TARGETS_BACK_TO_PENDING: &str = "UPDATE post_targets SET status = 'PENDING', error = NULL
+     WHERE post_id = ?1 AND workspace_id = ?2 AND status = 'CANCELED'
+       AND account_id IN (SELECT id FROM social_accounts WHERE workspace_id = ?2 AND status != 'DISCONNECTED')";
 
 /// The outcome of a change: whether it won, and the post as it stands after the batch
 /// (`None`: no such live post in the workspace).
@@ -433,10 +542,17 @@ pub async fn apply(
         Arg::Text(&from),
     ];
     args.extend(c.args);
+    let at_revision = match c.at_revision {
+        Some(revision) => {
+            args.push(revision.map_or(Arg::Null, Arg::Owned));
+            format!("AND revision IS ?{}", args.len())
+        }
+        None => String::new(),
+    };
     let mut stmts = vec![db.stmt(
         &format!(
             "UPDATE posts SET {}, revision = ?3, updated_at = ?4
-             WHERE id = ?1 AND workspace_id = ?2 AND deleted_at IS NULL AND status IN (SELECT value FROM json_each(?5)) {}",
+             WHERE id = ?1 AND workspace_id = ?2 AND deleted_at IS NULL AND status IN (SELECT value FROM json_each(?5)) {} {at_revision}",
             c.set, c.also_where
         ),
         &args,

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::principals::{bump_stmt, bumped, Bumped};
 use super::{Arg, Db};
 use crate::domain::ids::{SessionId, UserId};
 use crate::domain::text::{Email, Name};
@@ -87,6 +88,8 @@ pub async fn find_for_login(db: &Db, email: &Email) -> Result<Option<LoginRow>, 
     .await
 }
 
+/// Opens a session, and purges the user's expired ones in the same batch, so a user who logs
+/// in often does not pile them up.
 pub async fn insert_session(
     db: &Db,
     user: &UserId,
@@ -95,21 +98,48 @@ pub async fn insert_session(
 ) -> Result<(), ApiError> {
     db.batch(
         "d1: insert session",
-        vec![session_stmt(db, user, &session, now)?],
+        vec![
+            db.stmt(
+                "DELETE FROM sessions WHERE user_id = ?1 AND expires_at < ?2",
+                &[user.as_str().into(), now.into()],
+            )?,
+            session_stmt(db, user, &session, now)?,
+        ],
     )
     .await?;
     Ok(())
 }
 
-/// Ends a session by its token hash. The caller proved it holds the token.
-pub async fn revoke_session(db: &Db, token_hash: &str, now: &str) -> Result<(), ApiError> {
+/// Ends a session by its token hash (the caller proved it holds the token): the row goes, and
+/// the user's epoch is bumped in the same batch so no cached copy outlives it.
+pub async fn revoke_session(db: &Db, token_hash: &str) -> Result<Vec<Bumped>, ApiError> {
+    let results = db
+        .batch(
+            "d1: end session",
+            vec![
+                bump_stmt(
+                    db,
+                    "id = (SELECT user_id FROM sessions WHERE token_hash = ?1)",
+                    &[Arg::Text(token_hash)],
+                )?,
+                db.stmt(
+                    "DELETE FROM sessions WHERE token_hash = ?1",
+                    &[Arg::Text(token_hash)],
+                )?,
+            ],
+        )
+        .await?;
+    bumped(results.into_iter().next())
+}
+
+/// Deletes sessions that expired before `now`, at most `limit` of them, oldest first; how many.
+pub async fn purge_expired_sessions(db: &Db, now: &str, limit: i64) -> Result<usize, ApiError> {
     db.run(
-        "d1: revoke session",
-        "UPDATE sessions SET revoked_at = ?1 WHERE token_hash = ?2 AND revoked_at IS NULL",
-        &[now.into(), Arg::Text(token_hash)],
+        "d1: purge expired sessions",
+        "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE expires_at < ?1 ORDER BY expires_at LIMIT ?2)",
+        &[now.into(), Arg::Int(limit)],
     )
-    .await?;
-    Ok(())
+    .await
 }
 
 pub async fn find_by_email(db: &Db, email: &Email) -> Result<Option<UserView>, ApiError> {

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::principals::{bump_stmt, bumped, Bumped};
 use super::{json_list, Arg, Db};
 use crate::domain::ids::{UserId, WorkspaceId};
 use crate::domain::roles::Role;
@@ -152,16 +153,17 @@ pub struct NewWorkspace {
     pub require_approval: bool,
 }
 
-/// The workspace and its creator's OWNER membership, in one batch.
+/// The workspace, its creator's OWNER membership and the creator's epoch bump, in one batch;
+/// the view and the bump.
 pub async fn insert(
     db: &Db,
     creator: &Authorized<Creator>,
     w: &NewWorkspace,
     now: &str,
-) -> Result<WorkspaceView, ApiError> {
+) -> Result<(WorkspaceView, Vec<Bumped>), ApiError> {
     let id = WorkspaceId::generate();
     let user = &creator.get().0;
-    db.batch(
+    let results = db.batch(
         "d1: insert workspace",
         vec![
             db.stmt(
@@ -181,10 +183,12 @@ pub async fn insert(
                 "INSERT INTO memberships (workspace_id, user_id, role, created_at, workspace_created_at) VALUES (?1, ?2, 'OWNER', ?3, ?3)",
                 &[id.as_str().into(), user.as_str().into(), now.into()],
             )?,
+            bump_stmt(db, "id = ?1", &[user.as_str().into()])?,
         ],
     )
     .await?;
-    Ok(WorkspaceView {
+    let bumps = bumped(results.into_iter().nth(2))?;
+    let view = WorkspaceView {
         id: id.as_str().to_owned(),
         name: w.name.as_str().to_owned(),
         slug: w.slug.as_str().to_owned(),
@@ -196,7 +200,8 @@ pub async fn insert(
             role: Role::Owner.as_str().to_owned(),
             joined_at: now.to_owned(),
         },
-    })
+    };
+    Ok((view, bumps))
 }
 
 #[derive(Default)]
@@ -229,29 +234,31 @@ pub async fn update(
     .await
 }
 
-#[derive(Deserialize)]
-struct MemberId {
-    user_id: String,
-}
-
-/// Soft-deletes the workspace; returns its members, whose cached principals must go.
+/// Soft-deletes the workspace and, in the same batch, bumps the epoch of every member, whose
+/// cached principals must go; `None` if there was no live workspace to delete.
 pub async fn soft_delete(
     db: &Db,
     ws: &Authorized<InWorkspace>,
     now: &str,
-) -> Result<Option<Vec<UserId>>, ApiError> {
+) -> Result<Option<Vec<Bumped>>, ApiError> {
     let id = ws.get().id.as_str();
     let results = db
         .batch(
             "d1: delete workspace",
             vec![
                 db.stmt("UPDATE workspaces SET deleted_at = ?2, updated_at = ?2 WHERE id = ?1 AND deleted_at IS NULL", &[id.into(), now.into()])?,
-                db.stmt("SELECT user_id FROM memberships WHERE workspace_id = ?1", &[id.into()])?,
+                // Only if this request deleted it (the time is this request's).
+                bump_stmt(
+                    db,
+                    "id IN (SELECT user_id FROM memberships WHERE workspace_id = ?1)
+                     AND EXISTS (SELECT 1 FROM workspaces WHERE id = ?1 AND deleted_at = ?2)",
+                    &[id.into(), now.into()],
+                )?,
             ],
         )
         .await?;
     let mut it = results.into_iter();
-    let (Some(update), Some(members)) = (it.next(), it.next()) else {
+    let Some(update) = it.next() else {
         return Err(ApiError::Internal(
             "d1: delete workspace: short batch".into(),
         ));
@@ -259,11 +266,5 @@ pub async fn soft_delete(
     if super::changes(&update)? == 0 {
         return Ok(None);
     }
-    let members = super::rows::<MemberId>(Ok(members), "d1: members of deleted workspace")?;
-    Ok(Some(
-        members
-            .into_iter()
-            .filter_map(|m| UserId::parse(&m.user_id).ok())
-            .collect(),
-    ))
+    Ok(Some(bumped(it.next())?))
 }

@@ -71,7 +71,7 @@ pub fn http_date_ms(v: &str) -> Option<i64> {
             .flatten()
     };
     let (h, mi, s) = (two(h)?, two(mi)?, two(s)?);
-    if !(1..=31).contains(&day) || h > 23 || mi > 59 || s > 60 || !(1900..=9999).contains(&year) {
+    if !(1..=31).contains(&day) || h > 23 || mi > 59 || s > 59 || !(1900..=9999).contains(&year) {
         return None;
     }
     let days = days_from_civil(year, month, day);

@@ -1,25 +1,9 @@
-//! Rate limits: two fixed windows per bucket — a burst of `RATE_LIMIT_PER_MINUTE` (default 60)
-//! per 60 s and a sustained `RATE_LIMIT_PER_15_MINUTES` (default 1000) per 900 s.
-//!
-//! Each bucket (an API key, a session, or a client IP for credentials not yet resolved) is one
-//! Durable Object, `RateLimiter`, which holds the bucket's counts for every isolate and location.
-//! Calling it on every request would cost about as much as a D1 read, so an isolate *reserves*
-//! requests in batches (a lease): the object counts the whole batch at once and the isolate
-//! spends it locally. A batch is a sixteenth of what is left in the tighter window (at least 1,
-//! at most `LEASE_MAX`), so near the limit every request asks the object again. The object
-//! never lets more than the quota through in a window, whichever isolates ask; what an
-//! isolate reserved and did not spend is lost when its window closes, so a client spread over
-//! many isolates may be refused up to a sixteenth of its quota per isolate early. A refusal is
-//! remembered by the isolate until the window that caused it resets: a flood of refused
-//! requests costs no call at all.
-//!
-//! The rules (`reserve`, `Lease`, the headers) are pure and tested natively; the object and the
-//! client (`check`) are thin. If the object cannot be reached the request goes through (fail
-//! open) and the failure is logged: a limiter outage must not take the API down with it.
+//! The rate-limit rules, pure and tested natively: quotas and fixed windows, the object's
+//! reservations, an isolate's lease, the response headers, and which bucket a request is
+//! charged to. No `worker` here: the object (`object.rs`) and the client (`client.rs`) are thin.
 
 use serde::{Deserialize, Serialize};
 
-pub const BINDING: &str = "RATE_LIMITER";
 pub const BURST_WINDOW_S: u32 = 60;
 pub const SUSTAINED_WINDOW_S: u32 = 900;
 /// Sessions (the dashboard) get this many times the key limits, in a bucket of their own.
@@ -333,229 +317,48 @@ pub fn retry_after_s(ms: i64) -> i64 {
     ((ms + 999) / 1000).max(1)
 }
 
-/// Which counter a request is charged to. The names hold hashes, never credentials.
+/// Which counter a request is charged to. Per user, not per credential: minting keys or
+/// opening sessions must not multiply a limit. The names hold ids and network prefixes, never
+/// credentials.
 pub enum Bucket<'a> {
-    Key(&'a str),
-    Session(&'a str),
+    /// Every API key of this user (by user id), at the key limits.
+    UserKeys(&'a str),
+    /// Every session of this user (by user id), at `SESSION_FACTOR` times the key limits.
+    UserSessions(&'a str),
+    /// A client network, as [`client_ip`] names it.
     Ip(&'a str),
 }
 
 impl Bucket<'_> {
     pub fn name_and_limits(&self, base: Limits) -> (String, Limits) {
         match self {
-            Bucket::Key(hash) => (format!("key:{hash}"), base),
-            Bucket::Session(hash) => (format!("session:{hash}"), base.scaled(SESSION_FACTOR)),
+            Bucket::UserKeys(user) => (format!("keys:{user}"), base),
+            Bucket::UserSessions(user) => (format!("sessions:{user}"), base.scaled(SESSION_FACTOR)),
             Bucket::Ip(ip) => (format!("ip:{ip}"), base.scaled(IP_FACTOR)),
         }
     }
 }
 
-/// The client address as the edge reports it; `unknown` when absent (all such requests then
-/// share one bucket).
+/// The client's bucket from the address the edge reports (`CF-Connecting-IP`): an IPv4 address
+/// as it is; an IPv6 address by its /64, the block one subscriber usually holds (counting each
+/// of its 2^64 addresses apart would give one client that many buckets); an IPv4-mapped IPv6
+/// address as the IPv4 address. Anything else (absent, or not an address: the header comes from
+/// the edge, so this should not happen) is `unknown`, one shared bucket. Total: `parse` reads
+/// any text without panicking.
 pub fn client_ip(header: Option<&str>) -> String {
-    match header.map(str::trim) {
-        Some(ip) if !ip.is_empty() && ip.len() <= 64 => ip.to_owned(),
-        _ => "unknown".to_owned(),
-    }
-}
-
-pub use edge::{check, RateLimiter};
-
-/// The Durable Object and the worker's side of the call.
-mod edge {
-    use std::cell::RefCell;
-    use std::collections::HashMap;
-
-    use worker::{durable_object, DurableObject, Env, Request, Response, State};
-
-    use super::{reserve, Bucket, Counters, Decision, Lease, Limits, Reservation};
-    use crate::ctx::{now_ms, Ctx};
-    use crate::http::error::ApiError;
-
-    const STORAGE_KEY: &str = "c";
-    /// More buckets than this in one isolate and the expired leases are dropped (all of them,
-    /// if that is not enough): losing a lease only means asking the object again.
-    const MAX_LEASES: usize = 10_000;
-
-    thread_local! {
-        static LEASES: RefCell<HashMap<String, Lease>> = RefCell::new(HashMap::new());
-        static BASE: std::cell::OnceCell<Limits> = const { std::cell::OnceCell::new() };
-    }
-
-    #[durable_object]
-    pub struct RateLimiter {
-        state: State,
-        counters: RefCell<Option<Counters>>,
-    }
-
-    impl DurableObject for RateLimiter {
-        fn new(state: State, _env: Env) -> Self {
-            RateLimiter {
-                state,
-                counters: RefCell::new(None),
-            }
-        }
-
-        /// `GET /?burst=<q>&sustained=<q>` reserves a batch of requests and answers the
-        /// `Reservation`.
-        async fn fetch(&self, req: Request) -> worker::Result<Response> {
-            let url = req.url()?;
-            let mut q = (None, None);
-            for (k, v) in url.query_pairs() {
-                match k.as_ref() {
-                    "burst" => q.0 = Some(v.into_owned()),
-                    "sustained" => q.1 = Some(v.into_owned()),
-                    _ => {}
-                }
-            }
-            let limits = Limits::from_vars(q.0.as_deref(), q.1.as_deref());
-            if self.counters.borrow().is_none() {
-                let stored: Option<Counters> = self.state.storage().get(STORAGE_KEY).await?;
-                let mut slot = self.counters.borrow_mut();
-                if slot.is_none() {
-                    *slot = Some(stored.unwrap_or_default());
-                }
-            }
-            let now = now_ms() as i64;
-            let (reservation, counters, new_window) = {
-                let mut slot = self.counters.borrow_mut();
-                let c = slot.get_or_insert_with(Counters::default);
-                let before = c.sustained_start;
-                let r = reserve(c, limits, now);
-                (r, c.clone(), before != c.sustained_start)
-            };
-            // Written whenever the counters change (a reservation, or a window that rolled
-            // over), so an evicted object picks up where it was.
-            if reservation.granted > 0 || new_window {
-                let storage = self.state.storage();
-                storage.put(STORAGE_KEY, &counters).await?;
-                if new_window {
-                    // Forget the bucket once its sustained window is over and nothing came.
-                    let end =
-                        counters.sustained_start + i64::from(super::SUSTAINED_WINDOW_S) * 1000;
-                    storage.set_alarm(end + 1000).await?;
-                }
-            }
-            Response::from_json(&reservation)
-        }
-
-        async fn alarm(&self) -> worker::Result<Response> {
-            let now = now_ms() as i64;
-            let len = i64::from(super::SUSTAINED_WINDOW_S) * 1000;
-            let stale = self
-                .counters
-                .borrow()
-                .as_ref()
-                .is_none_or(|c| now - c.sustained_start >= len);
-            if stale {
-                self.counters.borrow_mut().take();
-                self.state.storage().delete_all().await?;
-            }
-            Response::ok("")
-        }
-    }
-
-    /// Charges the request to `bucket`, from this isolate's lease when it can and from the
-    /// bucket's object otherwise; records the decision for the response headers and the work in
-    /// `Server-Timing`; `Err(RateLimited)` when over a limit.
-    pub async fn check(ctx: &Ctx, bucket: Bucket<'_>) -> Result<(), ApiError> {
-        let (name, limits) = bucket.name_and_limits(base_limits(ctx));
-        let local = LEASES.with(|m| {
-            m.borrow_mut()
-                .get_mut(&name)
-                .and_then(|l| l.spend(limits, now_ms() as i64))
-        });
-        let decision = match local {
-            Some(d) => {
-                ctx.timing.borrow_mut().rl_local += 1;
-                d
-            }
+    use std::net::IpAddr;
+    let Some(addr) = header.and_then(|h| h.trim().parse::<IpAddr>().ok()) else {
+        return "unknown".to_owned();
+    };
+    match addr {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
             None => {
-                let started = now_ms();
-                let out = ask(ctx, &name, limits).await;
-                {
-                    let mut t = ctx.timing.borrow_mut();
-                    t.rl_calls += 1;
-                    t.rl_ms += now_ms() - started;
-                }
-                match out {
-                    Ok(r) => lease(&name, &r, limits),
-                    Err(e) => {
-                        // Fail open: the limiter being unreachable must not refuse every request.
-                        worker::console_error!(
-                            "{}",
-                            serde_json::json!({
-                                "level": "error",
-                                "requestId": ctx.request_id.as_str(),
-                                "cause": format!("rate limiter: {e}"),
-                            })
-                        );
-                        return Ok(());
-                    }
-                }
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
             }
-        };
-        let retry = decision.retry_after_ms();
-        *ctx.rate.borrow_mut() = Some((limits, decision));
-        match retry {
-            None => Ok(()),
-            Some(ms) => Err(ApiError::RateLimited {
-                retry_after_ms: ms.max(0) as u64,
-            }),
-        }
-    }
-
-    /// The key limits from the wrangler vars, read once per isolate (vars are fixed for a
-    /// deployment, and reading one crosses into JavaScript).
-    fn base_limits(ctx: &Ctx) -> Limits {
-        BASE.with(|b| {
-            *b.get_or_init(|| {
-                Limits::from_vars(
-                    ctx.var("RATE_LIMIT_PER_MINUTE").as_deref(),
-                    ctx.var("RATE_LIMIT_PER_15_MINUTES").as_deref(),
-                )
-            })
-        })
-    }
-
-    /// Keeps the object's answer as this isolate's lease for the bucket and spends this
-    /// request from it.
-    fn lease(name: &str, r: &Reservation, limits: Limits) -> Decision {
-        let now = now_ms() as i64;
-        LEASES.with(|m| {
-            let mut m = m.borrow_mut();
-            let mut lease = Lease::new(r, limits, now, m.get(name));
-            // Spending fails only if the window closed while the answer was on its way.
-            let decision = lease
-                .spend(limits, now)
-                .unwrap_or_else(|| r.decision.clone());
-            if m.len() >= MAX_LEASES && !m.contains_key(name) {
-                m.retain(|_, l| l.is_live(now));
-                if m.len() >= MAX_LEASES {
-                    m.clear();
-                }
-            }
-            m.insert(name.to_owned(), lease);
-            decision
-        })
-    }
-
-    async fn ask(ctx: &Ctx, name: &str, limits: Limits) -> worker::Result<Reservation> {
-        let ns = ctx.env.durable_object(super::BINDING)?;
-        let stub = ns.id_from_name(name)?.get_stub()?;
-        let mut res = stub
-            .fetch_with_str(&format!(
-                "https://rate-limiter/?burst={}&sustained={}",
-                limits.burst, limits.sustained
-            ))
-            .await?;
-        if res.status_code() != 200 {
-            return Err(worker::Error::RustError(format!(
-                "status {}",
-                res.status_code()
-            )));
-        }
-        res.json::<Reservation>().await
+        },
     }
 }
 
@@ -689,19 +492,54 @@ mod tests {
     }
 
     #[test]
-    fn buckets_are_named_by_hash_and_scaled() {
+    fn buckets_are_named_by_user_or_network_and_scaled() {
         let base = Limits::DEFAULT;
         assert_eq!(
-            Bucket::Key("ab").name_and_limits(base),
-            ("key:ab".into(), base)
+            Bucket::UserKeys("usr_a").name_and_limits(base),
+            ("keys:usr_a".into(), base)
         );
-        let (n, l) = Bucket::Session("ab").name_and_limits(base);
-        assert_eq!((n.as_str(), l.burst), ("session:ab", 600));
+        let (n, l) = Bucket::UserSessions("usr_a").name_and_limits(base);
+        assert_eq!((n.as_str(), l.burst), ("sessions:usr_a", 600));
         let (n, l) = Bucket::Ip("1.2.3.4").name_and_limits(base);
         assert_eq!((n.as_str(), l.sustained), ("ip:1.2.3.4", 10_000));
-        assert_eq!(client_ip(None), "unknown");
-        assert_eq!(client_ip(Some(" ")), "unknown");
-        assert_eq!(client_ip(Some("2001:db8::1")), "2001:db8::1");
+    }
+
+    #[test]
+    fn client_networks_are_ipv4_addresses_and_ipv6_slash_64s() {
+        for (header, bucket) in [
+            (Some("203.0.113.7"), "203.0.113.7"),
+            (Some(" 203.0.113.7 "), "203.0.113.7"),
+            (Some("2001:db8::1"), "2001:db8:0:0::/64"),
+            (
+                Some("2001:db8:0:0:ffff:ffff:ffff:ffff"),
+                "2001:db8:0:0::/64",
+            ),
+            (Some("2001:DB8:a:b:1:2:3:4"), "2001:db8:a:b::/64"),
+            (Some("2001:db8:a:c::1"), "2001:db8:a:c::/64"),
+            (Some("::ffff:203.0.113.7"), "203.0.113.7"),
+            (Some("::1"), "0:0:0:0::/64"),
+            (None, "unknown"),
+            (Some(""), "unknown"),
+            (Some(" "), "unknown"),
+            (Some("unknown"), "unknown"),
+            (Some("203.0.113.7, 198.51.100.1"), "unknown"),
+            (Some("2001:db8::1%eth0"), "unknown"),
+            (Some("[2001:db8::1]"), "unknown"),
+            (Some("203.0.113.256"), "unknown"),
+            (Some("０.０.０.０"), "unknown"),
+            (Some("2001:db8::é"), "unknown"),
+        ] {
+            assert_eq!(client_ip(header), bucket, "{header:?}");
+        }
+        // Two addresses of one /64 share a bucket; the next /64 is another.
+        assert_eq!(
+            client_ip(Some("2001:db8:1:2::1")),
+            client_ip(Some("2001:db8:1:2:abcd::9"))
+        );
+        assert_ne!(
+            client_ip(Some("2001:db8:1:2::1")),
+            client_ip(Some("2001:db8:1:3::1"))
+        );
     }
 
     #[test]
