@@ -32,7 +32,8 @@ after(() => app.dispose());
 
 const inHours = (h) => new Date(Date.now() + h * 3600e3).toISOString();
 
-async function account(token, wsId, platform = "X") {
+// MASTODON by default: a platform that publishes, so posts to it can be scheduled.
+async function account(token, wsId, platform = "MASTODON") {
   const res = await app.post("/social-accounts", { workspaceId: wsId, platform, handle: unique("@h") }, { token });
   assert.equal(res.status, 201, res.text);
   return res.body.id;

@@ -691,8 +691,9 @@ describe("refused at schedule time what would fail at publish time", () => {
         assert.equal(res.status, 201, res.text);
         continue;
       }
+      // The field that carries the value; the problem names the target.
       assertError(res, 400, "VALIDATION_FAILED");
-      assert.deepEqual(res.body.details, [{ field: "targets[0]", problem }]);
+      assert.deepEqual(res.body.details, [{ field: extra.content ? "content" : "mediaIds", problem: `targets[0]: ${problem}` }]);
       assert.deepEqual(await counts(), before);
     }
   });
@@ -706,7 +707,8 @@ describe("refused at schedule time what would fail at publish time", () => {
       if (ok) assert.equal(res.status, 201, res.text);
       else {
         assertError(res, 400, "VALIDATION_FAILED");
-        assert.equal(res.body.details[0].field, "targets[0]");
+        assert.equal(res.body.details[0].field, "content");
+        assert.match(res.body.details[0].problem, /^targets\[0\]: the text counts 501 characters on MASTODON/);
       }
     }
     // An instance that says it takes 1,000 characters (read when the credentials were given).
@@ -736,7 +738,7 @@ describe("refused at schedule time what would fail at publish time", () => {
     assert.deepEqual(await one("SELECT * FROM posts WHERE id = ?", post.id), before);
     const caption = await app.patch(`/posts/${post.id}`, { targets: [{ accountId: sky.id, captionOverride: "b".repeat(301) }] }, { token: b.token });
     assertError(caption, 400, "VALIDATION_FAILED");
-    assert.deepEqual(caption.body.details, [{ field: "targets[0]", problem: "the text is 301 graphemes long; BLUESKY takes at most 300" }]);
+    assert.deepEqual(caption.body.details, [{ field: "targets[0].captionOverride", problem: "targets[0]: the text is 301 graphemes long; BLUESKY takes at most 300" }]);
     const fine = await app.patch(`/posts/${post.id}`, { content: "Short and sweet" }, { token: b.token });
     assert.equal(fine.status, 200, fine.text);
 

@@ -1,16 +1,18 @@
 //! What scheduling refuses because publishing would fail: a target on a platform without a
 //! publisher (400 `PUBLISHING_NOT_SUPPORTED`; drafts stay allowed), and a target over its
-//! platform's limits (400 `VALIDATION_FAILED`, naming the target). Checked when a post is
-//! created with `scheduledFor`, scheduled, or edited while scheduled or awaiting approval. The
-//! rules themselves are `domain::publish::limits`; this gathers each target's text, media and
-//! account from the request or from D1.
+//! platform's limits (400 `VALIDATION_FAILED`: `field` names where the text or media came from
+//! — `content`, `targets[i].captionOverride`, `mediaIds`, `targets[i].mediaIds` — and `problem`
+//! starts with the target, `targets[i]: …`). Checked when a post is created with
+//! `scheduledFor`, scheduled, or edited while scheduled or awaiting approval. The rules
+//! themselves are `domain::publish::limits`; this gathers each target's text, media and account
+//! from the request or from D1.
 
 use std::collections::HashMap;
 
 use crate::domain::ids::MediaId;
 use crate::domain::platform::Platform;
 use crate::domain::publish::has_publisher;
-use crate::domain::publish::limits::{self, Draft, InstanceLimits, MediaFacts};
+use crate::domain::publish::limits::{self, About, Draft, InstanceLimits, MediaFacts};
 use crate::http::error::{ApiError, FieldError};
 use crate::store::posts::{Preflight, TargetInput};
 use crate::store::publishing::{MediaFacts as StoredMedia, Publishable, PublishableTarget};
@@ -20,6 +22,9 @@ struct Outgoing {
     index: usize,
     platform: String,
     text: String,
+    /// Whether the text and the media are the target's own (else the post's).
+    own_text: bool,
+    own_media: bool,
     /// Content type and size of each medium; `None` for one that is not a READY asset.
     media: Vec<Option<(String, Option<u64>)>>,
     limits: Option<InstanceLimits>,
@@ -49,6 +54,12 @@ fn refuse(targets: &[Outgoing]) -> Result<(), ApiError> {
             ));
             continue;
         };
+        let field = |about: About| match (about, t.own_text, t.own_media) {
+            (About::Text, true, _) => format!("targets[{i}].captionOverride"),
+            (About::Text, false, _) => "content".to_owned(),
+            (About::Media, _, true) => format!("targets[{i}].mediaIds"),
+            (About::Media, _, false) => "mediaIds".to_owned(),
+        };
         let mut facts = Vec::with_capacity(t.media.len());
         for (j, m) in t.media.iter().enumerate() {
             match m {
@@ -57,9 +68,9 @@ fn refuse(targets: &[Outgoing]) -> Result<(), ApiError> {
                     bytes: *bytes,
                 }),
                 None => problems.push(FieldError::new(
-                    format!("targets[{i}]"),
+                    field(About::Media),
                     format!(
-                        "media {} is no longer a READY asset of this workspace",
+                        "targets[{i}]: media {} is no longer a READY asset of this workspace",
                         j + 1
                     ),
                 )),
@@ -71,8 +82,8 @@ fn refuse(targets: &[Outgoing]) -> Result<(), ApiError> {
             media: &facts,
             instance: t.limits.as_ref(),
         };
-        for p in limits::problems(&draft) {
-            problems.push(FieldError::new(format!("targets[{i}]"), p));
+        for (about, p) in limits::problems(&draft) {
+            problems.push(FieldError::new(field(about), format!("targets[{i}]: {p}")));
         }
     }
     if !unsupported.is_empty() {
@@ -116,6 +127,8 @@ fn request_targets(
             Outgoing {
                 index,
                 platform: account.map(|a| a.platform.clone()).unwrap_or_default(),
+                own_text: t.caption_override.is_some(),
+                own_media: t.media_ids.is_some(),
                 text: t
                     .caption_override
                     .clone()
@@ -179,10 +192,13 @@ pub fn check_stored(stored: &Publishable, edit: &Edit<'_>) -> Result<(), ApiErro
             .enumerate()
             .filter(|(_, t)| t.account_status != "DISCONNECTED")
             .map(|(index, t)| {
+                let (own_text, own_media) = (t.caption_override.is_some(), t.media_ids.is_some());
                 let ids = t.media_ids.unwrap_or_else(|| post_media.clone());
                 Outgoing {
                     index,
                     platform: t.platform,
+                    own_text,
+                    own_media,
                     text: t.caption_override.unwrap_or_else(|| content.to_owned()),
                     media: ids.iter().map(|m| known.get(m).cloned()).collect(),
                     limits: t

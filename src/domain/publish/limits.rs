@@ -199,43 +199,63 @@ fn is_video(content_type: &str) -> bool {
     content_type.starts_with("video/")
 }
 
+/// What a problem is about: the text, or the media.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum About {
+    Text,
+    Media,
+}
+
 /// Every reason the platform would refuse the draft, each a sentence for a field error's
-/// `problem`. Empty: it would be accepted. Platforms without a publisher have no rules here.
-pub fn problems(d: &Draft<'_>) -> Vec<String> {
+/// `problem`, with what it is about. Empty: it would be accepted. Platforms without a publisher
+/// have no rules here.
+pub fn problems(d: &Draft<'_>) -> Vec<(About, String)> {
     let mut out = Vec::new();
     match d.platform {
         Platform::Bluesky => {
             let n = graphemes(d.text);
             if n > BLUESKY_MAX_GRAPHEMES {
-                out.push(format!(
+                out.push((
+                    About::Text,
+                    format!(
                     "the text is {n} graphemes long; BLUESKY takes at most {BLUESKY_MAX_GRAPHEMES}"
+                ),
                 ));
             }
             if d.text.len() > BLUESKY_MAX_BYTES {
-                out.push(format!(
-                    "the text is {} bytes of UTF-8; BLUESKY takes at most {BLUESKY_MAX_BYTES}",
-                    d.text.len()
+                out.push((
+                    About::Text,
+                    format!(
+                        "the text is {} bytes of UTF-8; BLUESKY takes at most {BLUESKY_MAX_BYTES}",
+                        d.text.len()
+                    ),
                 ));
             }
             if d.media.len() > BLUESKY_MAX_IMAGES {
-                out.push(format!(
-                    "has {} media; BLUESKY takes at most {BLUESKY_MAX_IMAGES} images",
-                    d.media.len()
+                out.push((
+                    About::Media,
+                    format!(
+                        "has {} media; BLUESKY takes at most {BLUESKY_MAX_IMAGES} images",
+                        d.media.len()
+                    ),
                 ));
             }
             for (i, m) in d.media.iter().enumerate() {
                 if !BLUESKY_IMAGE_TYPES.contains(&m.content_type) {
-                    out.push(format!(
-                        "media {} is {}; BLUESKY takes JPEG, PNG, WebP or GIF images only",
-                        i + 1,
-                        m.content_type
+                    out.push((
+                        About::Media,
+                        format!(
+                            "media {} is {}; BLUESKY takes JPEG, PNG, WebP or GIF images only",
+                            i + 1,
+                            m.content_type
+                        ),
                     ));
                 } else if m.bytes.is_some_and(|b| b > BLUESKY_MAX_IMAGE_BYTES) {
-                    out.push(format!(
+                    out.push((About::Media, format!(
                         "media {} is {} bytes; BLUESKY takes images of at most {BLUESKY_MAX_IMAGE_BYTES} bytes",
                         i + 1,
                         m.bytes.unwrap_or_default()
-                    ));
+                    )));
                 }
             }
         }
@@ -244,21 +264,27 @@ pub fn problems(d: &Draft<'_>) -> Vec<String> {
             let l = d.instance.unwrap_or(&defaults);
             let n = mastodon_length(d.text, l.characters_per_url as usize);
             if n > l.max_characters as usize {
-                out.push(format!(
+                out.push((About::Text, format!(
                     "the text counts {n} characters on MASTODON (links count {} each); the instance takes at most {}",
                     l.characters_per_url, l.max_characters
-                ));
+                )));
             }
             if d.media.len() > l.max_media as usize {
-                out.push(format!(
-                    "has {} media; the instance takes at most {}",
-                    d.media.len(),
-                    l.max_media
+                out.push((
+                    About::Media,
+                    format!(
+                        "has {} media; the instance takes at most {}",
+                        d.media.len(),
+                        l.max_media
+                    ),
                 ));
             }
             let videos = d.media.iter().filter(|m| is_video(m.content_type)).count();
             if videos > 0 && d.media.len() > 1 {
-                out.push("MASTODON takes one video alone, or images without a video".into());
+                out.push((
+                    About::Media,
+                    "MASTODON takes one video alone, or images without a video".into(),
+                ));
             }
             for (i, m) in d.media.iter().enumerate() {
                 let cap = if is_video(m.content_type) {
@@ -267,16 +293,22 @@ pub fn problems(d: &Draft<'_>) -> Vec<String> {
                     l.image_bytes
                 };
                 if !l.accepts(m.content_type) {
-                    out.push(format!(
-                        "media {} is {}, which the instance does not take",
-                        i + 1,
-                        m.content_type
+                    out.push((
+                        About::Media,
+                        format!(
+                            "media {} is {}, which the instance does not take",
+                            i + 1,
+                            m.content_type
+                        ),
                     ));
                 } else if m.bytes.is_some_and(|b| b > cap) {
-                    out.push(format!(
-                        "media {} is {} bytes; the instance takes at most {cap}",
-                        i + 1,
-                        m.bytes.unwrap_or_default()
+                    out.push((
+                        About::Media,
+                        format!(
+                            "media {} is {} bytes; the instance takes at most {cap}",
+                            i + 1,
+                            m.bytes.unwrap_or_default()
+                        ),
                     ));
                 }
             }
@@ -308,13 +340,19 @@ mod tests {
         }
     }
 
+    fn texts(p: Vec<(About, String)>) -> Vec<String> {
+        p.into_iter().map(|(_, s)| s).collect()
+    }
+
     fn bluesky(text: &str) -> Vec<String> {
-        problems(&Draft {
+        let p = problems(&Draft {
             platform: Platform::Bluesky,
             text,
             media: &[],
             instance: None,
-        })
+        });
+        assert!(p.iter().all(|(a, _)| *a == About::Text));
+        texts(p)
     }
 
     #[test]
@@ -387,6 +425,7 @@ mod tests {
                 instance: None,
             });
             assert_eq!(p.len(), n, "{media:?}: {p:?}");
+            assert!(p.iter().all(|(a, _)| *a == About::Media));
         }
     }
 
@@ -415,12 +454,12 @@ mod tests {
         media: &[MediaFacts<'_>],
         instance: Option<&InstanceLimits>,
     ) -> Vec<String> {
-        problems(&Draft {
+        texts(problems(&Draft {
             platform: Platform::Mastodon,
             text,
             media,
             instance,
-        })
+        }))
     }
 
     #[test]
