@@ -17,12 +17,12 @@ use crate::domain::text::long_text;
 use crate::domain::time::Timestamp;
 use crate::domain::DomainError;
 use crate::http::body::{read_json, Fields};
-use crate::http::error::{ApiError, FieldError};
+use crate::http::error::{ApiError, Context as _, FieldError};
 use crate::http::respond::Reply;
 use crate::publish::scheduler;
 use crate::scope::{self, check_many, Authorized, InWorkspace};
 use crate::store::posts::{
-    self as store, Applied, Change, ListFilter, NewPost, PostView, Preflight, TargetInput,
+    self as store, Applied, Change, Guard, ListFilter, NewPost, PostView, Preflight, TargetInput,
 };
 use crate::store::publishing::{self as publishing_store, AttemptView};
 
@@ -334,40 +334,80 @@ pub async fn update_post(
     } else {
         None
     };
-    // A post on the schedule must stay publishable: check the edit against the stored post,
-    // and apply it only to the revision that was checked.
-    let stored = publishing_store::publishable(&ctx.db, &ws, &post).await?;
-    if let Some(s) = stored.as_ref().filter(|s| {
-        s.status == PostStatus::Scheduled.as_str() || s.status == PostStatus::NeedsApproval.as_str()
-    }) {
-        let edit = Edit {
-            content: content.as_deref(),
-            media: media.as_deref(),
-            targets: targets.as_deref(),
-            preflight: found.as_ref(),
-        };
-        publishable::check_stored(s, &edit)?;
-    }
-    let checked_revision = stored.and_then(|s| s.revision);
     let media_json = media
         .as_ref()
         .map(|m| crate::store::json_list(m.iter().map(MediaId::as_str)));
-    let change = Change::edit(
-        content.as_deref(),
-        media_json.as_deref(),
-        targets.as_deref(),
-    )
-    .at_revision(checked_revision);
-    let applied = store::apply(
-        &ctx.db,
-        &ws,
-        &post,
-        change,
-        ctx.request_id.as_str(),
-        &ctx.now().to_rfc3339(),
-    )
-    .await?;
-    settle(applied, 200)
+    let edit = Edit {
+        content: content.as_deref(),
+        media: media.as_deref(),
+        targets: targets.as_deref(),
+        preflight: found.as_ref(),
+    };
+    // A post on the schedule must stay publishable: the edit is checked against the post as
+    // stored and applied only to that revision; a draft's edit, only while it is a draft. A
+    // racing change makes the guard lose: read, check and try again.
+    for round in 1..=CHECKED_ROUNDS {
+        let stored = publishing_store::publishable(&ctx.db, &ws, &post).await?;
+        let guard = match stored.as_ref() {
+            Some(s) if is_checked(&s.status) => {
+                publishable::check_stored(s, &edit)?;
+                Guard::Revision(s.revision.clone())
+            }
+            Some(s) => Guard::Status(PostStatus::parse(&s.status).ctx("stored post status")?),
+            None => Guard::Revision(None),
+        };
+        let change = Change::edit(
+            content.as_deref(),
+            media_json.as_deref(),
+            targets.as_deref(),
+        )
+        .guarded(guard);
+        let applied = store::apply(
+            &ctx.db,
+            &ws,
+            &post,
+            change,
+            ctx.request_id.as_str(),
+            &ctx.now().to_rfc3339(),
+        )
+        .await?;
+        if lost_a_race(&applied, Transition::Edit)? && round < CHECKED_ROUNDS {
+            continue;
+        }
+        return settle_checked(applied, 200, Transition::Edit);
+    }
+    Err(ApiError::Internal("edit: no round ran".into()))
+}
+
+/// How often a change checked against the publishing rules is read, checked and tried again
+/// when a racing change moved the post in between.
+const CHECKED_ROUNDS: usize = 4;
+
+/// Whether the publishing rules check a post in this status when it is edited.
+fn is_checked(status: &str) -> bool {
+    status == PostStatus::Scheduled.as_str() || status == PostStatus::NeedsApproval.as_str()
+}
+
+/// A guarded change that lost while the post's status still allowed it: another change came
+/// between the read and the write.
+fn lost_a_race(applied: &Applied, t: Transition) -> Result<bool, ApiError> {
+    Ok(match applied {
+        Applied {
+            won: false,
+            post: Some(v),
+        } => t.allowed_from(v.status()?),
+        _ => false,
+    })
+}
+
+/// `settle`, for a guarded change that kept losing races: 409 `STALE_REVISION` (the post kept
+/// changing while this request checked it), never an `INVALID_STATE` naming a status that
+/// allows the change.
+fn settle_checked(applied: Applied, status: u16, t: Transition) -> Result<Reply, ApiError> {
+    if lost_a_race(&applied, t)? {
+        return Err(ApiError::StaleRevision);
+    }
+    settle(applied, status)
 }
 
 /// Runs a lifecycle change on the post named in the path.
@@ -401,11 +441,21 @@ pub async fn schedule_post(
         .optional("scheduledFor", future(ctx.now()))
         .map(Timestamp::to_rfc3339);
     f.finish()?;
-    let checked_revision = check_schedulable(ctx, p, id).await?;
-    let applied = act(ctx, p, id, Action::WriteContent, |_| {
-        Change::schedule(at).at_revision(checked_revision)
-    })
-    .await?;
+    // Checked against the publishing rules, then applied only to the revision checked; a
+    // racing edit in between makes it read, check and try again.
+    let mut round = 0;
+    let applied = loop {
+        round += 1;
+        let checked_revision = check_schedulable(ctx, p, id).await?;
+        let at = at.clone();
+        let applied = act(ctx, p, id, Action::WriteContent, |_| {
+            Change::schedule(at).guarded(Guard::Revision(checked_revision))
+        })
+        .await?;
+        if !lost_a_race(&applied, Transition::Schedule)? || round == CHECKED_ROUNDS {
+            break applied;
+        }
+    };
     if let Applied {
         won: true,
         post: Some(v),

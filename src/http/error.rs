@@ -193,7 +193,7 @@ impl ApiError {
             ApiError::AlreadyMember => "That user is already a member of this workspace.".into(),
             ApiError::LastOwner => "A workspace must keep at least one OWNER.".into(),
             ApiError::PreconditionRequired => "Name the revision you reviewed: `If-Match: \"<revision>\"`, the post's `ETag` (or its `revision` field) as you read it.".into(),
-            ApiError::StaleRevision => "The post has changed since the revision you named: read it again and review the current version.".into(),
+            ApiError::StaleRevision => "The post has changed since the revision you named (or while this request checked it): read it again and review the current version.".into(),
             ApiError::KeyLimitReached { limit } => format!("This user already holds {limit} live API keys, the most allowed; revoke one first."),
             ApiError::RateLimited { .. } => "Too many requests: wait for `Retry-After` seconds (see the `RateLimit` header).".into(),
             ApiError::Internal(_) => "Something went wrong on our side. Quote the requestId if you contact us.".into(),

@@ -378,9 +378,18 @@ pub struct Change<'a> {
     pub then: Vec<(&'a str, Vec<Arg<'a>>)>,
     /// Replace the targets wholesale (guarded likewise).
     pub replace_targets: Option<&'a [TargetInput]>,
-    /// Only if the post is still at this revision (`Some(None)`: one that has none): the
-    /// revision whose content the publishing rules checked.
-    pub at_revision: Option<Option<String>>,
+    /// Only if the post is still as the caller read it (see [`Guard`]).
+    pub guard: Option<Guard>,
+}
+
+/// What a change checks of the post beyond its status set: that nothing changed it since the
+/// caller read it and checked it against the publishing rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Guard {
+    /// Still at this revision (`None`: one that has none).
+    Revision(Option<String>),
+    /// Still in this status (a draft was read: nothing to check unless it moved on).
+    Status(PostStatus),
 }
 
 impl<'a> Change<'a> {
@@ -393,7 +402,7 @@ impl<'a> Change<'a> {
             also_where: "",
             then: Vec::new(),
             replace_targets: None,
-            at_revision: None,
+            guard: None,
         }
     }
 
@@ -417,9 +426,9 @@ impl<'a> Change<'a> {
         self
     }
 
-    /// Applies only to the post at `revision` (what was read and checked before).
-    pub fn at_revision(mut self, revision: Option<String>) -> Self {
-        self.at_revision = Some(revision);
+    /// Applies only if `guard` still holds (what was read and checked before).
+    pub fn guarded(mut self, guard: Guard) -> Self {
+        self.guard = Some(guard);
         self
     }
 }
@@ -542,17 +551,21 @@ pub async fn apply(
         Arg::Text(&from),
     ];
     args.extend(c.args);
-    let at_revision = match c.at_revision {
-        Some(revision) => {
+    let guard = match c.guard {
+        Some(Guard::Revision(revision)) => {
             args.push(revision.map_or(Arg::Null, Arg::Owned));
             format!("AND revision IS ?{}", args.len())
+        }
+        Some(Guard::Status(status)) => {
+            args.push(Arg::Text(status.as_str()));
+            format!("AND status = ?{}", args.len())
         }
         None => String::new(),
     };
     let mut stmts = vec![db.stmt(
         &format!(
             "UPDATE posts SET {}, revision = ?3, updated_at = ?4
-             WHERE id = ?1 AND workspace_id = ?2 AND deleted_at IS NULL AND status IN (SELECT value FROM json_each(?5)) {} {at_revision}",
+             WHERE id = ?1 AND workspace_id = ?2 AND deleted_at IS NULL AND status IN (SELECT value FROM json_each(?5)) {} {guard}",
             c.set, c.also_where
         ),
         &args,
