@@ -301,9 +301,7 @@ export class App {
    */
   async setClock(offsetMs) {
     assert.ok(this.metered, "the test clock needs the harness entry (startWorker's default)");
-    // Not `/`: with the dashboard's static files built, the assets router answers a POST to `/`
-    // (the index page) with 405 before the worker sees it.
-    const res = await this.mf.dispatchFetch("http://test-clock.internal/clock", { method: "POST", body: JSON.stringify({ offsetMs }) });
+    const res = await this.mf.dispatchFetch("http://test-clock.internal/__clock", { method: "POST", body: JSON.stringify({ offsetMs }) });
     assert.equal(res.status, 200, await res.text());
     await res.arrayBuffer().catch(() => {});
     this.clockOffset = offsetMs;

@@ -185,6 +185,12 @@ pub fn finish(ctx: &Ctx, result: Result<Reply, ApiError>) -> Response {
             if let ApiError::MethodNotAllowed { allow } = &e {
                 r.headers.push(("Allow", allow.clone()));
             }
+            // RFC 9110 §15.5.2: a 401 names the scheme it wants. The capability routes take their
+            // credential in the URL, not a header, so they name none.
+            if matches!(e, ApiError::Unauthorized) && !takes_capability(ctx.log.borrow().route) {
+                r.headers
+                    .push(("WWW-Authenticate", BEARER_CHALLENGE.to_owned()));
+            }
             if let ApiError::RateLimited { retry_after_ms } = &e {
                 r.headers.push((
                     "Retry-After",
@@ -229,6 +235,14 @@ pub fn finish(ctx: &Ctx, result: Result<Reply, ApiError>) -> Response {
             .expect("an empty response")
             .with_status(500),
     }
+}
+
+/// The challenge of every 401 on a route that takes a bearer credential.
+pub const BEARER_CHALLENGE: &str = "Bearer realm=\"postbridge\"";
+
+/// The routes authorised by a capability token in their URL rather than a bearer credential.
+fn takes_capability(route: &str) -> bool {
+    route.ends_with("/upload") || route.ends_with("/download")
 }
 
 /// For the one failure that happens before a `Ctx` exists (a missing binding): the envelope
