@@ -14,6 +14,7 @@ pub mod idempotency_sweep;
 pub mod mcp;
 pub mod net;
 pub mod openapi;
+pub mod publish;
 pub mod ratelimit;
 pub mod scope;
 pub mod seal;
@@ -22,13 +23,14 @@ pub mod timing;
 #[cfg(all(test, target_arch = "wasm32"))]
 mod wasm_tests;
 
-use worker::{event, Context, Env, Response, ScheduleContext, ScheduledEvent};
+use worker::{event, Context, Env, MessageBatch, Response, ScheduleContext, ScheduledEvent};
 
 use crate::ctx::Ctx;
 use crate::http::incoming::Incoming;
 use crate::http::respond::{self, finish};
 use crate::http::router;
 
+pub use crate::publish::scheduler::PublishScheduler;
 pub use crate::ratelimit::RateLimiter;
 
 #[event(fetch)]
@@ -63,10 +65,24 @@ async fn fetch(raw: web_sys::Request, env: Env, wait: Context) -> worker::Result
     Ok(finish(&ctx, result))
 }
 
-/// The cron trigger (wrangler.toml `[triggers]`): each sweep is one line, in its own module,
-/// and logs its own line.
+/// The publish queue and its dead-letter queue (`publish::consumer`).
+#[event(queue)]
+async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _: Context) -> worker::Result<()> {
+    publish::consumer::run(batch, env).await
+}
+
+/// The publisher's cron expression (wrangler.toml `[triggers]`): every minute.
+const PUBLISH_CRON: &str = "* * * * *";
+
+/// The cron triggers (wrangler.toml `[triggers]`): the publisher's every minute, the cleanup
+/// sweeps' every 5 minutes (any other expression runs those, so a test may fire them with its
+/// own). Each sweep is one line, in its own module, and logs its own line.
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    if event.cron() == PUBLISH_CRON {
+        publish::sweep::run(&env).await;
+        return;
+    }
     let at = crate::domain::time::Timestamp::from_millis(event.schedule() as i64);
     cleanup::sweep(&env, at).await;
     idempotency_sweep::sweep(&env).await;

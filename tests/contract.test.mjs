@@ -42,7 +42,8 @@ async function world() {
   const ws = p.ws1.id;
   const member = await app.joinAs(p.session, ws, "MEMBER");
   const key = (await app.post(`/workspaces/${ws}/api-keys`, { name: "scoped" }, { token: p.session })).body;
-  const account = (await app.post("/social-accounts", { workspaceId: ws, platform: "X", handle: unique("@h") }, { token: p.session })).body;
+  // BLUESKY: a platform that publishes, so the post can be scheduled.
+  const account = (await app.post("/social-accounts", { workspaceId: ws, platform: "BLUESKY", handle: unique("@h") }, { token: p.session })).body;
   const when = new Date(Date.now() + 86_400_000).toISOString();
   const post = (await app.post("/posts", { content: unique("Post "), targets: [{ accountId: account.id }] }, { token: p.session })).body;
   const scheduled = (await app.post("/posts", { content: unique("Post "), targets: [{ accountId: account.id }], scheduledFor: when }, { token: p.session })).body;

@@ -173,6 +173,8 @@ owned_id!(/// A media folder.
     FolderId, "fld_");
 owned_id!(/// A team comment on a post.
     CommentId, "cmt_");
+owned_id!(/// One attempt to publish a target.
+    AttemptId, "att_");
 
 #[cfg(test)]
 mod tests {
@@ -208,6 +210,7 @@ mod tests {
         assert_eq!(SocialAccountId::generate_in(&ws).workspace(), ws);
         assert_eq!(TargetId::generate_in(&ws).workspace(), ws);
         assert_eq!(FolderId::generate_in(&ws).workspace(), ws);
+        assert_eq!(AttemptId::generate_in(&ws).workspace(), ws);
     }
 
     #[test]
