@@ -42,6 +42,9 @@ function apiWorker(bindings) {
     kvNamespaces: ["AUTH_CACHE"],
     r2Buckets: ["MEDIA"],
     durableObjects: { RATE_LIMITER: "RateLimiter" },
+    // The webhook Queue, producer and consumer as in wrangler.toml.
+    queueProducers: { WEBHOOK_QUEUE: "postbridge-webhooks" },
+    queueConsumers: { "postbridge-webhooks": { maxBatchSize: 10, maxBatchTimeout: 0, maxRetries: 10 } },
     bindings: {
       ENVIRONMENT: "test",
       // Test runs send many requests per key: limits out of the way unless a run sets its own.

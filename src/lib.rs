@@ -14,8 +14,10 @@ pub mod ratelimit;
 pub mod scope;
 pub mod seal;
 pub mod store;
+pub mod webhooks;
 
-use worker::{event, Context, Env, Response};
+use wasm_bindgen::JsValue;
+use worker::{event, Context, Env, MessageBatch, Response, ScheduleContext, ScheduledEvent};
 
 use crate::ctx::Ctx;
 use crate::http::incoming::Incoming;
@@ -44,4 +46,20 @@ async fn fetch(raw: web_sys::Request, env: Env, wait: Context) -> worker::Result
         Err(e) => Err(e),
     };
     Ok(finish(&ctx, result))
+}
+
+/// Every Queue this worker consumes delivers here; each batch goes to the module that owns its
+/// queue.
+#[event(queue)]
+async fn queue(batch: MessageBatch<JsValue>, env: Env, _ctx: Context) -> worker::Result<()> {
+    if webhooks::consumer::consumes(&batch.queue()) {
+        webhooks::consumer::consume(batch, &env).await;
+    }
+    Ok(())
+}
+
+/// The cron trigger (wrangler.toml `[triggers]`): each module's safety-net sweep.
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    webhooks::on_cron(&env).await;
 }

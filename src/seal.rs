@@ -1,8 +1,9 @@
 //! Sealing social-account credentials at rest: AES-256-GCM through Web Crypto, with the key
 //! from the `CREDENTIALS_KEY` secret (64 hex characters), a random 96-bit nonce per value,
 //! and the account id as additional data, so a sealed value cannot be moved to another row.
-//! Stored as `v1:<nonce hex>:<ciphertext+tag hex>`. Nothing in the API ever unseals: the
-//! credentials are for the publisher, and are never returned.
+//! Stored as `v1:<nonce hex>:<ciphertext+tag hex>`. Nothing in the API's answers is ever
+//! unsealed: `open` serves the background work that needs the plaintext (webhook signing
+//! secrets, the publisher's credentials), and the values are never returned.
 
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
@@ -22,16 +23,32 @@ pub fn parse_key(hex_key: Option<&str>) -> Option<[u8; 32]> {
     bytes.try_into().ok()
 }
 
-pub async fn seal(
+/// The key from the deployment's `CREDENTIALS_KEY`, or `Internal` naming the variable.
+pub fn key_from(value: Option<&str>) -> Result<[u8; 32], ApiError> {
+    parse_key(value)
+        .ok_or_else(|| ApiError::Internal(format!("{KEY_VAR} is not set to 64 hex characters")))
+}
+
+/// The nonce and ciphertext of a sealed value; `None` if it is not in the `v1` form.
+pub fn parse_sealed(sealed: &str) -> Option<([u8; 12], Vec<u8>)> {
+    let rest = sealed.strip_prefix("v1:")?;
+    let (nonce, ciphertext) = rest.split_once(':')?;
+    let nonce: [u8; 12] = hex::decode(nonce).ok()?.try_into().ok()?;
+    let ciphertext = hex::decode(ciphertext).ok()?;
+    // AES-GCM appends a 16-byte tag: anything shorter was never sealed here.
+    (ciphertext.len() >= 16).then_some((nonce, ciphertext))
+}
+
+/// Web Crypto's `SubtleCrypto` and the AES-GCM key, imported for `usage`.
+async fn aes_key(
     key: &[u8; 32],
-    plaintext: &[u8],
-    additional_data: &str,
-) -> Result<String, ApiError> {
+    usage: &str,
+) -> Result<(web_sys::SubtleCrypto, web_sys::CryptoKey), ApiError> {
     let crypto: web_sys::Crypto = Reflect::get(&js_sys::global(), &"crypto".into())
         .map_err(internal("crypto global"))?
         .unchecked_into();
     let subtle = crypto.subtle();
-    let usages = Array::of1(&"encrypt".into());
+    let usages = Array::of1(&usage.into());
     let key = subtle
         .import_key_with_str(
             "raw",
@@ -45,8 +62,11 @@ pub async fn seal(
         .await
         .map_err(internal("aes import"))?
         .unchecked_into();
-    let mut nonce = [0u8; 12];
-    getrandom::fill(&mut nonce).map_err(|e| ApiError::Internal(format!("nonce: {e}")))?;
+    Ok((subtle, key))
+}
+
+/// AES-GCM parameters: the nonce and the additional data the value is bound to.
+fn gcm_params(nonce: &[u8; 12], additional_data: &str) -> Result<Object, ApiError> {
     let params = Object::new();
     for (k, v) in [
         ("name", JsValue::from_str("AES-GCM")),
@@ -58,6 +78,18 @@ pub async fn seal(
     ] {
         Reflect::set(&params, &k.into(), &v).map_err(internal("aes params"))?;
     }
+    Ok(params)
+}
+
+pub async fn seal(
+    key: &[u8; 32],
+    plaintext: &[u8],
+    additional_data: &str,
+) -> Result<String, ApiError> {
+    let (subtle, key) = aes_key(key, "encrypt").await?;
+    let mut nonce = [0u8; 12];
+    getrandom::fill(&mut nonce).map_err(|e| ApiError::Internal(format!("nonce: {e}")))?;
+    let params = gcm_params(&nonce, additional_data)?;
     let sealed = subtle
         .encrypt_with_object_and_u8_array(&params, &key, plaintext)
         .map_err(internal("aes encrypt"))?;
@@ -71,6 +103,27 @@ pub async fn seal(
     ))
 }
 
+/// The plaintext of a value `seal` made with the same key and additional data. A value altered,
+/// moved to another row (other additional data) or sealed under another key fails the tag
+/// check: `Internal`, never a partial plaintext.
+pub async fn open(
+    key: &[u8; 32],
+    sealed: &str,
+    additional_data: &str,
+) -> Result<Vec<u8>, ApiError> {
+    let (nonce, ciphertext) = parse_sealed(sealed)
+        .ok_or_else(|| ApiError::Internal("unseal: not a sealed value".into()))?;
+    let (subtle, key) = aes_key(key, "decrypt").await?;
+    let params = gcm_params(&nonce, additional_data)?;
+    let opened = subtle
+        .decrypt_with_object_and_u8_array(&params, &key, &ciphertext)
+        .map_err(internal("aes decrypt"))?;
+    let opened = JsFuture::from(opened)
+        .await
+        .map_err(internal("aes decrypt"))?;
+    Ok(Uint8Array::new(&opened).to_vec())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,5 +134,27 @@ mod tests {
         assert!(parse_key(Some(&"ab".repeat(31))).is_none());
         assert!(parse_key(Some("not hex")).is_none());
         assert!(parse_key(None).is_none());
+        assert!(key_from(Some(&"0f".repeat(32))).is_ok());
+        assert_eq!(key_from(Some("short")).unwrap_err().code(), "INTERNAL");
+    }
+
+    #[test]
+    fn sealed_values_parse_only_in_the_v1_form() {
+        let nonce = "00112233445566778899aabb";
+        let ct = "ab".repeat(20);
+        let (n, c) = parse_sealed(&format!("v1:{nonce}:{ct}")).unwrap();
+        assert_eq!(hex::encode(n), nonce);
+        assert_eq!(c.len(), 20);
+        for bad in [
+            "".to_owned(),
+            format!("v2:{nonce}:{ct}"),
+            format!("v1:{nonce}{ct}"),
+            format!("v1:{}:{ct}", &nonce[2..]),
+            format!("v1:{nonce}:{}", "ab".repeat(15)),
+            format!("v1:{nonce}:zz{ct}"),
+            format!("v1:{nonce}:{ct}:extra"),
+        ] {
+            assert!(parse_sealed(&bad).is_none(), "{bad}");
+        }
     }
 }

@@ -45,18 +45,35 @@ function internalError(error, started) {
   });
 }
 
+/** Runs `work`, failing as soon as the wasm instance traps (its own promise would never settle). */
+async function untilTrap(work) {
+  let fail;
+  const trapped = new Promise((_, reject) => (fail = reject));
+  inFlight.add(fail);
+  try {
+    return await Promise.race([work(), trapped]);
+  } finally {
+    inFlight.delete(fail);
+  }
+}
+
 export default class extends WorkerEntrypoint {
   async fetch(request) {
     const started = Date.now();
-    let fail;
-    const trapped = new Promise((_, reject) => (fail = reject));
-    inFlight.add(fail);
     try {
-      return await Promise.race([new RustWorker(this.ctx, this.env).fetch(request), trapped]);
+      return await untilTrap(() => new RustWorker(this.ctx, this.env).fetch(request));
     } catch (error) {
       return internalError(error, started);
-    } finally {
-      inFlight.delete(fail);
     }
+  }
+
+  // Queue batches and cron events: a trap rejects, so the runtime retries the batch (and logs
+  // the failed cron run) rather than waiting on a promise that never settles.
+  async queue(batch) {
+    return untilTrap(() => new RustWorker(this.ctx, this.env).queue(batch));
+  }
+
+  async scheduled(controller) {
+    return untilTrap(() => new RustWorker(this.ctx, this.env).scheduled(controller));
   }
 }

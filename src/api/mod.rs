@@ -11,6 +11,7 @@ pub mod members;
 pub mod posts;
 pub mod service;
 pub mod social_accounts;
+pub mod webhooks;
 pub mod workspaces;
 
 use crate::auth::authenticate;
@@ -124,6 +125,17 @@ pub async fn dispatch(ctx: &Ctx, incoming: &mut Incoming, m: Matched) -> Result<
         Route::DeleteMedia => media::delete_media(ctx, who, &p[0]).await,
         Route::CompleteMedia => media::complete_upload(ctx, who, &p[0]).await,
         Route::MoveMedia => media::move_media(ctx, incoming.request(), who, &p[0]).await,
+        Route::ListWebhooks => webhooks::list_webhooks(ctx, who).await,
+        Route::CreateWebhook => webhooks::create_webhook(ctx, incoming.request(), who).await,
+        Route::GetWebhook => webhooks::get_webhook(ctx, who, &p[0]).await,
+        Route::UpdateWebhook => webhooks::update_webhook(ctx, incoming.request(), who, &p[0]).await,
+        Route::DeleteWebhook => webhooks::delete_webhook(ctx, who, &p[0]).await,
+        Route::RotateWebhookSecret => webhooks::rotate_webhook_secret(ctx, who, &p[0]).await,
+        Route::TestWebhook => webhooks::test_webhook(ctx, who, &p[0]).await,
+        Route::ListWebhookDeliveries => webhooks::list_webhook_deliveries(ctx, who, &p[0]).await,
+        Route::RedeliverWebhookDelivery => {
+            webhooks::redeliver_webhook_delivery(ctx, who, &p[0], &p[1]).await
+        }
     }
 }
 

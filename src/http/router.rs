@@ -61,6 +61,15 @@ pub enum Route {
     MoveMedia,
     UploadMedia,
     DownloadMedia,
+    ListWebhooks,
+    CreateWebhook,
+    GetWebhook,
+    UpdateWebhook,
+    DeleteWebhook,
+    RotateWebhookSecret,
+    TestWebhook,
+    ListWebhookDeliveries,
+    RedeliverWebhookDelivery,
 }
 
 /// (method, path under `/api/v1`, route). `{…}` segments are parameters, passed to handlers
@@ -161,6 +170,27 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
     // Authorised by the capability token in the URL, not a bearer credential.
     ("PUT", "/media/{mediaId}/upload", Route::UploadMedia),
     ("GET", "/media/{mediaId}/download", Route::DownloadMedia),
+    ("GET", "/webhooks", Route::ListWebhooks),
+    ("POST", "/webhooks", Route::CreateWebhook),
+    ("GET", "/webhooks/{webhookId}", Route::GetWebhook),
+    ("PATCH", "/webhooks/{webhookId}", Route::UpdateWebhook),
+    ("DELETE", "/webhooks/{webhookId}", Route::DeleteWebhook),
+    (
+        "POST",
+        "/webhooks/{webhookId}/rotate-secret",
+        Route::RotateWebhookSecret,
+    ),
+    ("POST", "/webhooks/{webhookId}/test", Route::TestWebhook),
+    (
+        "GET",
+        "/webhooks/{webhookId}/deliveries",
+        Route::ListWebhookDeliveries,
+    ),
+    (
+        "POST",
+        "/webhooks/{webhookId}/deliveries/{deliveryId}/redeliver",
+        Route::RedeliverWebhookDelivery,
+    ),
 ];
 
 /// A matched route with its path parameters and its template (for the log line).
@@ -245,6 +275,8 @@ mod tests {
                     .replace("{commentId}", "cmt_c")
                     .replace("{folderId}", "fld_f")
                     .replace("{mediaId}", "med_m")
+                    .replace("{webhookId}", "wh_w")
+                    .replace("{deliveryId}", "msg_d")
             );
             let m = resolve(method, &path).unwrap();
             assert_eq!(m.route, *route, "{method} {template}");
