@@ -75,6 +75,5 @@ CREATE TABLE webhook_attempts (
   PRIMARY KEY (workspace_id, delivery_id, attempt)
 );
 
--- The dispatcher's read of the outbox (every workspace, oldest first): only undispatched rows
--- are indexed, so it stays one short probe however many events have gone out.
-CREATE INDEX events_undispatched ON events (created_at, id) WHERE dispatched_at IS NULL;
+-- The dispatcher reads the outbox through `events_undispatched` (migration 0006): only
+-- undispatched rows are indexed, so it stays one short probe however many events have gone out.

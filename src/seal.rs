@@ -1,9 +1,10 @@
 //! Sealing social-account credentials at rest: AES-256-GCM through Web Crypto, with the key
 //! from the `CREDENTIALS_KEY` secret (64 hex characters), a random 96-bit nonce per value,
 //! and the account id as additional data, so a sealed value cannot be moved to another row.
-//! Stored as `v1:<nonce hex>:<ciphertext+tag hex>`. Nothing in the API's answers is ever
-//! unsealed: `open` serves the background work that needs the plaintext (webhook signing
-//! secrets, the publisher's credentials), and the values are never returned.
+//! Stored as `v1:<nonce hex>:<ciphertext+tag hex>`. Webhook signing secrets are sealed the same
+//! way (the endpoint id as additional data). Nothing in the API ever unseals: the credentials
+//! are for the publisher and the secrets for the webhook consumer (`open`), and neither is ever
+//! returned.
 
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
@@ -23,31 +24,24 @@ pub fn parse_key(hex_key: Option<&str>) -> Option<[u8; 32]> {
     bytes.try_into().ok()
 }
 
-/// The key from the deployment's `CREDENTIALS_KEY`, or `Internal` naming the variable.
+/// The deployment's key, or `Internal` naming the variable.
 pub fn key_from(value: Option<&str>) -> Result<[u8; 32], ApiError> {
     parse_key(value)
         .ok_or_else(|| ApiError::Internal(format!("{KEY_VAR} is not set to 64 hex characters")))
 }
 
-/// The nonce and ciphertext of a sealed value; `None` if it is not in the `v1` form.
-pub fn parse_sealed(sealed: &str) -> Option<([u8; 12], Vec<u8>)> {
-    let rest = sealed.strip_prefix("v1:")?;
-    let (nonce, ciphertext) = rest.split_once(':')?;
-    let nonce: [u8; 12] = hex::decode(nonce).ok()?.try_into().ok()?;
-    let ciphertext = hex::decode(ciphertext).ok()?;
-    // AES-GCM appends a 16-byte tag: anything shorter was never sealed here.
-    (ciphertext.len() >= 16).then_some((nonce, ciphertext))
-}
-
-/// Web Crypto's `SubtleCrypto` and the AES-GCM key, imported for `usage`.
-async fn aes_key(
-    key: &[u8; 32],
-    usage: &str,
-) -> Result<(web_sys::SubtleCrypto, web_sys::CryptoKey), ApiError> {
+fn subtle() -> Result<web_sys::SubtleCrypto, ApiError> {
     let crypto: web_sys::Crypto = Reflect::get(&js_sys::global(), &"crypto".into())
         .map_err(internal("crypto global"))?
         .unchecked_into();
-    let subtle = crypto.subtle();
+    Ok(crypto.subtle())
+}
+
+async fn import(
+    subtle: &web_sys::SubtleCrypto,
+    key: &[u8; 32],
+    usage: &str,
+) -> Result<web_sys::CryptoKey, ApiError> {
     let usages = Array::of1(&usage.into());
     let key = subtle
         .import_key_with_str(
@@ -58,19 +52,17 @@ async fn aes_key(
             &usages,
         )
         .map_err(internal("aes import"))?;
-    let key: web_sys::CryptoKey = JsFuture::from(key)
+    Ok(JsFuture::from(key)
         .await
         .map_err(internal("aes import"))?
-        .unchecked_into();
-    Ok((subtle, key))
+        .unchecked_into())
 }
 
-/// AES-GCM parameters: the nonce and the additional data the value is bound to.
-fn gcm_params(nonce: &[u8; 12], additional_data: &str) -> Result<Object, ApiError> {
+fn params(nonce: &[u8], additional_data: &str) -> Result<Object, ApiError> {
     let params = Object::new();
     for (k, v) in [
         ("name", JsValue::from_str("AES-GCM")),
-        ("iv", Uint8Array::from(&nonce[..]).into()),
+        ("iv", Uint8Array::from(nonce).into()),
         (
             "additionalData",
             Uint8Array::from(additional_data.as_bytes()).into(),
@@ -86,10 +78,11 @@ pub async fn seal(
     plaintext: &[u8],
     additional_data: &str,
 ) -> Result<String, ApiError> {
-    let (subtle, key) = aes_key(key, "encrypt").await?;
+    let subtle = subtle()?;
+    let key = import(&subtle, key, "encrypt").await?;
     let mut nonce = [0u8; 12];
     getrandom::fill(&mut nonce).map_err(|e| ApiError::Internal(format!("nonce: {e}")))?;
-    let params = gcm_params(&nonce, additional_data)?;
+    let params = params(&nonce, additional_data)?;
     let sealed = subtle
         .encrypt_with_object_and_u8_array(&params, &key, plaintext)
         .map_err(internal("aes encrypt"))?;
@@ -103,25 +96,45 @@ pub async fn seal(
     ))
 }
 
-/// The plaintext of a value `seal` made with the same key and additional data. A value altered,
-/// moved to another row (other additional data) or sealed under another key fails the tag
-/// check: `Internal`, never a partial plaintext.
+/// Why a sealed value could not be opened.
+#[derive(Debug, PartialEq, Eq)]
+pub enum OpenError {
+    /// Not `v1:<24 hex>:<hex>`.
+    Malformed,
+    /// The tag did not verify: another key, another row's value, or altered bytes.
+    Rejected,
+}
+
+/// The nonce and ciphertext of a sealed value, if it is well formed.
+pub fn split_sealed(sealed: &str) -> Option<([u8; 12], Vec<u8>)> {
+    let rest = sealed.strip_prefix("v1:")?;
+    let (nonce, ct) = rest.split_once(':')?;
+    let nonce: [u8; 12] = hex::decode(nonce).ok()?.try_into().ok()?;
+    let ct = hex::decode(ct).ok()?;
+    // AES-GCM's tag alone is 16 bytes.
+    (ct.len() >= 16).then_some((nonce, ct))
+}
+
+/// Opens what `seal` sealed with the same key and additional data.
 pub async fn open(
     key: &[u8; 32],
     sealed: &str,
     additional_data: &str,
-) -> Result<Vec<u8>, ApiError> {
-    let (nonce, ciphertext) = parse_sealed(sealed)
-        .ok_or_else(|| ApiError::Internal("unseal: not a sealed value".into()))?;
-    let (subtle, key) = aes_key(key, "decrypt").await?;
-    let params = gcm_params(&nonce, additional_data)?;
+) -> Result<Result<Vec<u8>, OpenError>, ApiError> {
+    let Some((nonce, ct)) = split_sealed(sealed) else {
+        return Ok(Err(OpenError::Malformed));
+    };
+    let subtle = subtle()?;
+    let key = import(&subtle, key, "decrypt").await?;
+    let params = params(&nonce, additional_data)?;
     let opened = subtle
-        .decrypt_with_object_and_u8_array(&params, &key, &ciphertext)
+        .decrypt_with_object_and_u8_array(&params, &key, &ct)
         .map_err(internal("aes decrypt"))?;
-    let opened = JsFuture::from(opened)
-        .await
-        .map_err(internal("aes decrypt"))?;
-    Ok(Uint8Array::new(&opened).to_vec())
+    match JsFuture::from(opened).await {
+        Ok(plain) => Ok(Ok(Uint8Array::new(&plain).to_vec())),
+        // Web Crypto rejects with OperationError when the tag does not verify.
+        Err(_) => Ok(Err(OpenError::Rejected)),
+    }
 }
 
 #[cfg(test)]
@@ -139,22 +152,21 @@ mod tests {
     }
 
     #[test]
-    fn sealed_values_parse_only_in_the_v1_form() {
-        let nonce = "00112233445566778899aabb";
-        let ct = "ab".repeat(20);
-        let (n, c) = parse_sealed(&format!("v1:{nonce}:{ct}")).unwrap();
-        assert_eq!(hex::encode(n), nonce);
-        assert_eq!(c.len(), 20);
+    fn sealed_values_split_only_when_well_formed() {
+        let good = format!("v1:{}:{}", "00".repeat(12), "ab".repeat(20));
+        let (nonce, ct) = split_sealed(&good).unwrap();
+        assert_eq!(nonce, [0; 12]);
+        assert_eq!(ct.len(), 20);
         for bad in [
-            "".to_owned(),
-            format!("v2:{nonce}:{ct}"),
-            format!("v1:{nonce}{ct}"),
-            format!("v1:{}:{ct}", &nonce[2..]),
-            format!("v1:{nonce}:{}", "ab".repeat(15)),
-            format!("v1:{nonce}:zz{ct}"),
-            format!("v1:{nonce}:{ct}:extra"),
+            "",
+            "v2:000000000000000000000000:abababababababababababababababab",
+            "v1:00:abababababababababababababababab",
+            "v1:000000000000000000000000:abab",
+            "v1:000000000000000000000000",
+            "v1:zz0000000000000000000000:abababababababababababababababab",
+            "v1:000000000000000000000000:é",
         ] {
-            assert!(parse_sealed(&bad).is_none(), "{bad}");
+            assert!(split_sealed(bad).is_none(), "{bad}");
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Pure rules of the product: identifiers, roles, names, slugs, time zones and timestamps.
+//! Pure rules of the product: identifiers, roles, names, slugs, time zones and timestamps,
+//! and the rules of publishing (`publish`).
 //!
 //! Nothing here imports `worker`, so `cargo test` exercises all of it natively.
 
@@ -7,6 +8,7 @@ pub mod ids;
 pub mod media;
 pub mod platform;
 pub mod post_state;
+pub mod publish;
 pub mod roles;
 pub mod sigv4;
 pub mod slug;

@@ -175,7 +175,9 @@ async fn signing_keys(env: &Env, t: &AttemptTarget, now: i64) -> Result<Vec<Sign
     }
     let mut keys = Vec::with_capacity(sealed.len());
     for s in sealed {
-        let plain = seal::open(&key, s, &t.endpoint_id).await?;
+        let plain = seal::open(&key, s, &t.endpoint_id)
+            .await?
+            .map_err(|e| ApiError::Internal(format!("webhook secret: unseal: {e:?}")))?;
         let text = String::from_utf8(plain)
             .map_err(|_| ApiError::Internal("webhook secret: not UTF-8".into()))?;
         keys.push(
