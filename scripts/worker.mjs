@@ -44,7 +44,7 @@ function apiWorker(bindings) {
     durableObjects: { RATE_LIMITER: "RateLimiter" },
     // The webhook Queue, producer and consumer as in wrangler.toml.
     queueProducers: { WEBHOOK_QUEUE: "postbridge-webhooks" },
-    queueConsumers: { "postbridge-webhooks": { maxBatchSize: 10, maxBatchTimeout: 0, maxRetries: 10 } },
+    queueConsumers: { "postbridge-webhooks": { maxBatchSize: 6, maxBatchTimeout: 0, maxRetries: 10 } },
     bindings: {
       ENVIRONMENT: "test",
       // Test runs send many requests per key: limits out of the way unless a run sets its own.

@@ -1,7 +1,6 @@
 //! Webhook endpoints and their deliveries: sessions only (an API key gets 403
 //! `SESSION_REQUIRED` before anything is read), ADMIN or OWNER of the workspace.
 
-use serde::Serialize;
 use worker::Request;
 
 use crate::api::idempotency::refuse_for_secrets;
@@ -21,20 +20,12 @@ use crate::http::error::ApiError;
 use crate::http::respond::Reply;
 use crate::scope::{self, require_session, Authorized, InWorkspace};
 use crate::seal;
-use crate::store::webhook_deliveries::{self as deliveries, DeliveryView, Redelivery};
-use crate::store::webhooks::{self as store, EndpointPatch, EndpointView, NewEndpoint};
+use crate::store::webhook_deliveries::{self as deliveries, Redelivery};
+use crate::store::webhooks::{self as store, EndpointPatch, NewEndpoint, View};
 use crate::webhooks::{self as delivery, Announcement, Settings};
 
 const URL_MAX_BYTES: usize = 2048;
 const DESCRIPTION_MAX: usize = 500;
-
-/// An endpoint with its secret: the create and rotate responses, and never again.
-#[derive(Serialize)]
-struct WithSecret {
-    #[serde(flatten)]
-    view: EndpointView,
-    secret: String,
-}
 
 fn url_field(s: &str) -> Result<String, DomainError> {
     if s.len() <= URL_MAX_BYTES {
@@ -108,8 +99,9 @@ pub async fn create_webhook(
         sealed_secret: &sealed,
     };
     let view = store::insert(&ctx.db, &ws, endpoint, &ctx.now().to_rfc3339()).await?;
+    // The secret is in this response and never again.
     let location = format!("/api/v1/webhooks/{}", view.id);
-    Ok(Reply::json(201, &WithSecret { view, secret })?.header("Location", location))
+    Ok(Reply::json(201, &view.with_secret(&secret)?)?.header("Location", location))
 }
 
 pub async fn list_webhooks(ctx: &Ctx, p: &Principal) -> Result<Reply, ApiError> {
@@ -118,7 +110,7 @@ pub async fn list_webhooks(ctx: &Ctx, p: &Principal) -> Result<Reply, ApiError> 
     let ws = scope::check(p, &ws, Action::ManageWebhooks)?;
     let page = page_request(ctx)?;
     let rows = store::list(&ctx.db, &ws, &page).await?;
-    page_reply(ctx, &page, rows, EndpointView::cursor)
+    page_reply(ctx, &page, rows, View::cursor)
 }
 
 pub async fn get_webhook(ctx: &Ctx, p: &Principal, id: &str) -> Result<Reply, ApiError> {
@@ -187,12 +179,12 @@ pub async fn rotate_webhook_secret(ctx: &Ctx, p: &Principal, id: &str) -> Result
     let view = store::rotate_secret(&ctx.db, &ws, &id, &sealed, &expires, &now.to_rfc3339())
         .await?
         .ok_or(ApiError::NotFound)?;
-    Reply::json(200, &WithSecret { view, secret })
+    Reply::json(200, &view.with_secret(&secret)?)
 }
 
 /// Announces an attempt that is due now. The delivery row is already written, so a failure here
 /// is left to the cron sweep rather than reported as a failed request.
-async fn announce_now(ctx: &Ctx, view: &DeliveryView, seq: i64) {
+async fn announce_now(ctx: &Ctx, view: &View, seq: i64) {
     let due = [(
         Announcement {
             id: view.id.clone(),
@@ -214,18 +206,12 @@ fn disabled() -> ApiError {
 
 pub async fn test_webhook(ctx: &Ctx, p: &Principal, id: &str) -> Result<Reply, ApiError> {
     let (id, ws) = endpoint_in_scope(ctx, p, id, None)?;
-    let endpoint = store::get(&ctx.db, &ws, &id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    if !endpoint.enabled {
-        return Err(disabled());
-    }
     let now = ctx.now().to_rfc3339();
     let data = serde_json::json!({ "webhookId": id.as_str(), "workspaceId": ws.get().id.as_str() });
     let body = events::payload(EventType::WebhookTest, &now, &data.to_string())
         .ok_or_else(|| ApiError::Internal("webhook.test payload".into()))?;
     let delivery_id = DeliveryId::generate_in(&ws.get().id);
-    let view = deliveries::insert_on_demand(
+    let created = deliveries::insert_on_demand(
         &ctx.db,
         &ws,
         &id,
@@ -234,9 +220,14 @@ pub async fn test_webhook(ctx: &Ctx, p: &Principal, id: &str) -> Result<Reply, A
         &body,
         &now,
     )
-    .await?
-    // Disabled or deleted between the two statements.
-    .ok_or_else(disabled)?;
+    .await?;
+    let Some(view) = created else {
+        // No enabled endpoint: say whether there is a disabled one.
+        return Err(match store::get(&ctx.db, &ws, &id).await? {
+            Some(_) => disabled(),
+            None => ApiError::NotFound,
+        });
+    };
     announce_now(ctx, &view, 0).await;
     Reply::json(202, &view)
 }
@@ -252,7 +243,7 @@ pub async fn list_webhook_deliveries(
         .await?
         .ok_or(ApiError::NotFound)?;
     let rows = deliveries::list(&ctx.db, &ws, &id, &page).await?;
-    page_reply(ctx, &page, rows, DeliveryView::cursor)
+    page_reply(ctx, &page, rows, View::cursor)
 }
 
 pub async fn redeliver_webhook_delivery(

@@ -6,100 +6,31 @@
 //! number that is no longer the row's and does nothing. The claim takes a lease, so two
 //! consumers holding the same message never attempt at once.
 
-use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
+use serde::Deserialize;
 
-use super::webhooks::FAIL_PENDING;
+use super::webhooks::{last_view, views, Row, View, FAIL_PENDING};
 use super::{rows, Arg, Db};
 use crate::domain::ids::{DeliveryId, WebhookId, WorkspaceId};
 use crate::domain::webhooks::schedule::Decision;
-use crate::http::error::{ApiError, Context as _};
-use crate::http::page::{Cursor, PageRequest};
+use crate::http::error::ApiError;
+use crate::http::page::PageRequest;
 use crate::scope::{Authorized, Background, InWorkspace};
 
 /// A delivery as the API lists it, with its latest 20 attempts in `attemptLog`, oldest first
 /// (`attempts` counts them all).
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeliveryView {
-    pub id: String,
-    pub webhook_id: String,
-    pub workspace_id: String,
-    pub event_id: Option<String>,
-    pub event_type: String,
-    pub status: String,
-    pub attempts: i64,
-    pub last_response_status: Option<i64>,
-    pub last_duration_ms: Option<i64>,
-    pub last_error: Option<String>,
-    pub next_attempt_at: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
-    pub attempt_log: Box<RawValue>,
-}
-
-impl DeliveryView {
-    pub fn cursor(&self) -> Cursor {
-        Cursor {
-            created_at: self.created_at.clone(),
-            id: self.id.clone(),
-        }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Row {
-    id: String,
-    webhook_id: String,
-    workspace_id: String,
-    event_id: Option<String>,
-    event_type: String,
-    status: String,
-    attempts: i64,
-    last_response_status: Option<i64>,
-    last_duration_ms: Option<i64>,
-    last_error: Option<String>,
-    next_attempt_at: Option<String>,
-    created_at: String,
-    updated_at: String,
-    attempt_log: String,
-}
-
-impl TryFrom<Row> for DeliveryView {
-    type Error = ApiError;
-    fn try_from(r: Row) -> Result<Self, ApiError> {
-        Ok(DeliveryView {
-            attempt_log: RawValue::from_string(r.attempt_log).ctx("attempt log")?,
-            id: r.id,
-            webhook_id: r.webhook_id,
-            workspace_id: r.workspace_id,
-            event_id: r.event_id,
-            event_type: r.event_type,
-            status: r.status,
-            attempts: r.attempts,
-            last_response_status: r.last_response_status,
-            last_duration_ms: r.last_duration_ms,
-            last_error: r.last_error,
-            next_attempt_at: r.next_attempt_at,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-        })
-    }
-}
-
-const SELECT: &str = "SELECT d.id, d.endpoint_id AS webhookId, d.workspace_id AS workspaceId,
-        d.event_id AS eventId, d.event_type AS eventType, d.status, d.attempts,
-        d.last_status AS lastResponseStatus, d.last_duration_ms AS lastDurationMs,
-        d.last_error AS lastError, d.next_attempt_at AS nextAttemptAt,
-        d.created_at AS createdAt, d.updated_at AS updatedAt,
-        (SELECT json_group_array(json_object(
+const SELECT: &str = "SELECT d.id, d.created_at AS createdAt, json_object(
+        'id', d.id, 'webhookId', d.endpoint_id, 'workspaceId', d.workspace_id,
+        'eventId', d.event_id, 'eventType', d.event_type, 'status', d.status, 'attempts', d.attempts,
+        'lastResponseStatus', d.last_status, 'lastDurationMs', d.last_duration_ms,
+        'lastError', d.last_error, 'nextAttemptAt', d.next_attempt_at,
+        'createdAt', d.created_at, 'updatedAt', d.updated_at,
+        'attemptLog', json((SELECT json_group_array(json_object(
             'attempt', a.attempt, 'attemptedAt', a.attempted_at, 'responseStatus', a.response_status,
             'durationMs', a.duration_ms, 'responseBody', a.response_body, 'error', a.error))
          FROM (SELECT * FROM (SELECT * FROM webhook_attempts
                               WHERE workspace_id = d.workspace_id AND delivery_id = d.id
                               ORDER BY attempt DESC LIMIT 20)
-               ORDER BY attempt) a) AS attemptLog
+               ORDER BY attempt) a))) AS json
      FROM webhook_deliveries d";
 
 /// One endpoint's deliveries, newest first.
@@ -108,7 +39,7 @@ pub async fn list(
     ws: &Authorized<InWorkspace>,
     endpoint: &WebhookId,
     page: &PageRequest,
-) -> Result<Vec<DeliveryView>, ApiError> {
+) -> Result<Vec<View>, ApiError> {
     let (before_t, before_id) = page.after.as_ref().map_or((None, None), |c| {
         (Some(c.created_at.as_str()), Some(c.id.as_str()))
     });
@@ -129,7 +60,7 @@ pub async fn list(
             ],
         )
         .await?;
-    rows.into_iter().map(DeliveryView::try_from).collect()
+    views(rows)
 }
 
 fn view_stmt(
@@ -148,27 +79,12 @@ fn view_stmt(
     )
 }
 
-fn last_view(
-    results: Vec<worker::D1Result>,
-    step: &'static str,
-) -> Result<Option<DeliveryView>, ApiError> {
-    let last = results
-        .into_iter()
-        .last()
-        .ok_or_else(|| ApiError::Internal(format!("{step}: short batch")))?;
-    rows::<Row>(Ok(last), step)?
-        .into_iter()
-        .next()
-        .map(DeliveryView::try_from)
-        .transpose()
-}
-
 pub async fn get(
     db: &Db,
     ws: &Authorized<InWorkspace>,
     endpoint: &WebhookId,
     id: &DeliveryId,
-) -> Result<Option<DeliveryView>, ApiError> {
+) -> Result<Option<View>, ApiError> {
     let results = db
         .batch(
             "d1: get webhook delivery",
@@ -188,7 +104,7 @@ pub async fn insert_on_demand(
     event_type: &str,
     payload: &str,
     now: &str,
-) -> Result<Option<DeliveryView>, ApiError> {
+) -> Result<Option<View>, ApiError> {
     let results = db
         .batch(
             "d1: insert webhook delivery",
@@ -217,7 +133,7 @@ pub async fn insert_on_demand(
 pub enum Redelivery {
     /// Restarted: a new series of attempts, due now, under a new `seq`.
     Restarted {
-        view: Box<DeliveryView>,
+        view: View,
         seq: i64,
     },
     NotFound,
@@ -227,13 +143,10 @@ pub enum Redelivery {
     EndpointDisabled,
 }
 
+/// A delivery's `seq` and whether its endpoint is enabled.
 #[derive(Deserialize)]
-struct Seq {
+struct State {
     seq: i64,
-}
-
-#[derive(Deserialize)]
-struct Enabled {
     enabled: i64,
 }
 
@@ -264,12 +177,10 @@ pub async fn redeliver(
                     ],
                 )?,
                 db.stmt(
-                    "SELECT seq FROM webhook_deliveries WHERE id = ?1 AND workspace_id = ?2 AND endpoint_id = ?3",
+                    "SELECT d.seq, e.enabled FROM webhook_deliveries d
+                     JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.workspace_id = d.workspace_id
+                     WHERE d.id = ?1 AND d.workspace_id = ?2 AND d.endpoint_id = ?3",
                     &[id.as_str().into(), wsid.as_str().into(), endpoint.as_str().into()],
-                )?,
-                db.stmt(
-                    "SELECT enabled FROM webhook_endpoints WHERE id = ?1 AND workspace_id = ?2",
-                    &[endpoint.as_str().into(), wsid.as_str().into()],
                 )?,
                 view_stmt(db, wsid, endpoint, id)?,
             ],
@@ -282,25 +193,18 @@ pub async fn redeliver(
         .unwrap_or(0)
         == 1;
     let mut it = results.into_iter();
-    let (_, Some(seq), Some(enabled), Some(view)) = (it.next(), it.next(), it.next(), it.next())
-    else {
+    let (_, Some(state), Some(view)) = (it.next(), it.next(), it.next()) else {
         return Err(ApiError::Internal("d1: redeliver: short batch".into()));
     };
-    let seq = rows::<Seq>(Ok(seq), "d1: redeliver seq")?
-        .into_iter()
-        .next();
-    let enabled = rows::<Enabled>(Ok(enabled), "d1: redeliver endpoint")?
+    let state = rows::<State>(Ok(state), "d1: redeliver state")?
         .into_iter()
         .next();
     let view = last_view(vec![view], "d1: redeliver view")?;
-    Ok(match (won, seq, view) {
-        (true, Some(Seq { seq }), Some(view)) => Redelivery::Restarted {
-            view: Box::new(view),
-            seq,
-        },
+    Ok(match (won, state, view) {
         (_, None, _) | (_, _, None) => Redelivery::NotFound,
-        _ if enabled.is_none_or(|e| e.enabled == 0) => Redelivery::EndpointDisabled,
-        _ => Redelivery::StillPending,
+        (true, Some(State { seq, .. }), Some(view)) => Redelivery::Restarted { view, seq },
+        (false, Some(State { enabled: 0, .. }), _) => Redelivery::EndpointDisabled,
+        (false, Some(_), _) => Redelivery::StillPending,
     })
 }
 

@@ -1,7 +1,7 @@
 //! Webhook endpoints of a workspace. The signing secrets are stored sealed and never read back
 //! here: only the delivery consumer opens them (`store::webhook_deliveries`).
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 use worker::D1PreparedStatement;
 
@@ -12,73 +12,87 @@ use crate::http::error::{ApiError, Context as _};
 use crate::http::page::{Cursor, PageRequest};
 use crate::scope::{Authorized, InWorkspace};
 
-/// An endpoint as the API shows it: never a secret, only when the previous one stops signing.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct EndpointView {
+/// A resource as the API shows it, built as JSON by SQLite (`json_object`) and passed through
+/// as it is: endpoints and deliveries are read and shown, never worked on field by field, so
+/// they need no Rust struct of their own (nor its decoding code in the wasm).
+#[derive(Debug)]
+pub struct View {
     pub id: String,
-    pub workspace_id: String,
-    pub url: String,
-    pub description: Option<String>,
-    pub events: Box<RawValue>,
-    pub enabled: bool,
-    pub disabled_reason: Option<String>,
-    pub previous_secret_expires_at: Option<String>,
     pub created_at: String,
-    pub updated_at: String,
+    pub json: Box<RawValue>,
 }
 
-impl EndpointView {
+impl View {
     pub fn cursor(&self) -> Cursor {
         Cursor {
             created_at: self.created_at.clone(),
             id: self.id.clone(),
         }
     }
+
+    /// The view with one more field: the secret, in the two responses that show it.
+    pub fn with_secret(&self, secret: &str) -> Result<Box<RawValue>, ApiError> {
+        let object = self.json.get().trim_end();
+        let fields = object
+            .strip_suffix('}')
+            .ok_or_else(|| ApiError::Internal("view: not an object".into()))?;
+        let secret = serde_json::to_string(secret).ctx("secret")?;
+        RawValue::from_string(format!("{fields},\"secret\":{secret}}}")).ctx("view with secret")
+    }
 }
 
-/// A row as D1 returns it: the stored JSON array as text, the boolean as an integer.
+impl Serialize for View {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.json.serialize(s)
+    }
+}
+
+/// A view as D1 returns it: the keyset columns and the JSON text.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Row {
+pub struct Row {
     id: String,
-    workspace_id: String,
-    url: String,
-    description: Option<String>,
-    events: String,
-    #[serde(deserialize_with = "super::bool_from_int")]
-    enabled: bool,
-    disabled_reason: Option<String>,
-    previous_secret_expires_at: Option<String>,
     created_at: String,
-    updated_at: String,
+    json: String,
 }
 
-impl TryFrom<Row> for EndpointView {
+impl TryFrom<Row> for View {
     type Error = ApiError;
     fn try_from(r: Row) -> Result<Self, ApiError> {
-        Ok(EndpointView {
-            events: RawValue::from_string(r.events).ctx("stored webhook events")?,
+        Ok(View {
+            json: RawValue::from_string(r.json).ctx("stored view")?,
             id: r.id,
-            workspace_id: r.workspace_id,
-            url: r.url,
-            description: r.description,
-            enabled: r.enabled,
-            disabled_reason: r.disabled_reason,
-            previous_secret_expires_at: r.previous_secret_expires_at,
             created_at: r.created_at,
-            updated_at: r.updated_at,
         })
     }
 }
 
-fn views(rows: Vec<Row>) -> Result<Vec<EndpointView>, ApiError> {
-    rows.into_iter().map(EndpointView::try_from).collect()
+pub fn views(rows: Vec<Row>) -> Result<Vec<View>, ApiError> {
+    rows.into_iter().map(View::try_from).collect()
 }
 
-const SELECT: &str = "SELECT id, workspace_id AS workspaceId, url, description, events, enabled,
-        disabled_reason AS disabledReason, previous_expires_at AS previousSecretExpiresAt,
-        created_at AS createdAt, updated_at AS updatedAt
+/// The view read by the last statement of a batch; `None` if there is no such row.
+pub fn last_view(
+    results: Vec<worker::D1Result>,
+    step: &'static str,
+) -> Result<Option<View>, ApiError> {
+    let last = results
+        .into_iter()
+        .last()
+        .ok_or_else(|| ApiError::Internal(format!("{step}: short batch")))?;
+    rows::<Row>(Ok(last), step)?
+        .into_iter()
+        .next()
+        .map(View::try_from)
+        .transpose()
+}
+
+/// An endpoint as the API shows it: never a secret, only when the previous one stops signing.
+const SELECT: &str = "SELECT id, created_at AS createdAt, json_object(
+        'id', id, 'workspaceId', workspace_id, 'url', url, 'description', description,
+        'events', json(events), 'enabled', json(CASE WHEN enabled THEN 'true' ELSE 'false' END),
+        'disabledReason', disabled_reason, 'previousSecretExpiresAt', previous_expires_at,
+        'createdAt', created_at, 'updatedAt', updated_at) AS json
      FROM webhook_endpoints";
 
 /// Deliveries still waiting on an endpoint that stops receiving: they fail with it, in the
@@ -98,22 +112,6 @@ fn view_stmt(
     )
 }
 
-/// The view read as the last statement of a batch; `None` if the endpoint is not there.
-fn last_view(
-    results: Vec<worker::D1Result>,
-    step: &'static str,
-) -> Result<Option<EndpointView>, ApiError> {
-    let last = results
-        .into_iter()
-        .last()
-        .ok_or_else(|| ApiError::Internal(format!("{step}: short batch")))?;
-    rows::<Row>(Ok(last), step)?
-        .into_iter()
-        .next()
-        .map(EndpointView::try_from)
-        .transpose()
-}
-
 pub struct NewEndpoint<'a> {
     pub id: &'a WebhookId,
     pub url: &'a str,
@@ -127,34 +125,30 @@ pub async fn insert(
     ws: &Authorized<InWorkspace>,
     e: NewEndpoint<'_>,
     now: &str,
-) -> Result<EndpointView, ApiError> {
-    db.run(
-        "d1: insert webhook endpoint",
-        "INSERT INTO webhook_endpoints (id, workspace_id, url, description, events, enabled, secret, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?7)",
-        &[
-            e.id.as_str().into(),
-            ws.get().id.as_str().into(),
-            e.url.into(),
-            e.description.into(),
-            e.events_json.into(),
-            e.sealed_secret.into(),
-            now.into(),
-        ],
-    )
-    .await?;
-    Ok(EndpointView {
-        id: e.id.as_str().to_owned(),
-        workspace_id: ws.get().id.as_str().to_owned(),
-        url: e.url.to_owned(),
-        description: e.description.map(str::to_owned),
-        events: RawValue::from_string(e.events_json.to_owned()).ctx("webhook events")?,
-        enabled: true,
-        disabled_reason: None,
-        previous_secret_expires_at: None,
-        created_at: now.to_owned(),
-        updated_at: now.to_owned(),
-    })
+) -> Result<View, ApiError> {
+    let results = db
+        .batch(
+            "d1: insert webhook endpoint",
+            vec![
+                db.stmt(
+                    "INSERT INTO webhook_endpoints (id, workspace_id, url, description, events, enabled, secret, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?7)",
+                    &[
+                        e.id.as_str().into(),
+                        ws.get().id.as_str().into(),
+                        e.url.into(),
+                        e.description.into(),
+                        e.events_json.into(),
+                        e.sealed_secret.into(),
+                        now.into(),
+                    ],
+                )?,
+                view_stmt(db, ws, e.id)?,
+            ],
+        )
+        .await?;
+    last_view(results, "d1: insert webhook endpoint")?
+        .ok_or_else(|| ApiError::Internal("d1: insert webhook endpoint: no row".into()))
 }
 
 /// The workspace's endpoints, newest first.
@@ -162,7 +156,7 @@ pub async fn list(
     db: &Db,
     ws: &Authorized<InWorkspace>,
     page: &PageRequest,
-) -> Result<Vec<EndpointView>, ApiError> {
+) -> Result<Vec<View>, ApiError> {
     let (before_t, before_id) = page.after.as_ref().map_or((None, None), |c| {
         (Some(c.created_at.as_str()), Some(c.id.as_str()))
     });
@@ -188,7 +182,7 @@ pub async fn get(
     db: &Db,
     ws: &Authorized<InWorkspace>,
     id: &WebhookId,
-) -> Result<Option<EndpointView>, ApiError> {
+) -> Result<Option<View>, ApiError> {
     let row: Option<Row> = db
         .first(
             "d1: get webhook endpoint",
@@ -196,7 +190,7 @@ pub async fn get(
             &[id.as_str().into(), ws.get().id.as_str().into()],
         )
         .await?;
-    row.map(EndpointView::try_from).transpose()
+    row.map(View::try_from).transpose()
 }
 
 /// The fields a PATCH may change; `None` leaves one as it is.
@@ -215,7 +209,7 @@ pub async fn update(
     id: &WebhookId,
     p: EndpointPatch<'_>,
     now: &str,
-) -> Result<Option<EndpointView>, ApiError> {
+) -> Result<Option<View>, ApiError> {
     let enabled = p.enabled.map(i64::from);
     let mut stmts = vec![db.stmt(
         "UPDATE webhook_endpoints SET
@@ -258,7 +252,7 @@ pub async fn rotate_secret(
     sealed_secret: &str,
     previous_expires_at: &str,
     now: &str,
-) -> Result<Option<EndpointView>, ApiError> {
+) -> Result<Option<View>, ApiError> {
     let results = db
         .batch(
             "d1: rotate webhook secret",

@@ -3,8 +3,6 @@
 //! dispatched — all in one D1 batch, conditional on the event still being undispatched, so
 //! concurrent dispatchers (the publisher's call and cron) create each delivery once.
 
-use std::collections::BTreeSet;
-
 use worker::Env;
 
 use super::{announce, background_db, log_error, now, Announcement};
@@ -51,9 +49,12 @@ async fn round(env: &Env) -> Result<(usize, bool), ApiError> {
         return Ok((0, false));
     }
     let full = events.len() as i64 == BATCH;
-    let mut workspaces: Vec<&str> = events.iter().map(|e| e.workspace_id.as_str()).collect();
-    workspaces.sort_unstable();
-    workspaces.dedup();
+    let mut workspaces: Vec<&str> = Vec::new();
+    for e in &events {
+        if !workspaces.contains(&e.workspace_id.as_str()) {
+            workspaces.push(&e.workspace_id);
+        }
+    }
     let subscribers = outbox::subscribers(&db, &bg, &workspaces).await?;
     let fanouts: Vec<Fanout<'_>> = events.iter().map(|e| fan_out(e, &subscribers)).collect();
     for f in fanouts.iter().filter(|f| f.payload.is_none()) {
@@ -102,19 +103,17 @@ fn fan_out<'a>(event: &'a OutboxEvent, subscribers: &[Subscriber]) -> Fanout<'a>
     }
 }
 
-/// The endpoints of `workspace` whose `events` list `kind`.
+/// The endpoints of `workspace` whose `events` list `kind` (each endpoint is one row).
 fn subscribed<'s>(subscribers: &'s [Subscriber], workspace: &str, kind: EventType) -> Vec<&'s str> {
-    let mut out = BTreeSet::new();
-    for s in subscribers.iter().filter(|s| s.workspace_id == workspace) {
-        let wants = serde_json::from_str::<Vec<String>>(&s.events)
-            .unwrap_or_default()
-            .iter()
-            .any(|e| e == kind.as_str());
-        if wants {
-            out.insert(s.id.as_str());
-        }
-    }
-    out.into_iter().collect()
+    subscribers
+        .iter()
+        .filter(|s| s.workspace_id == workspace)
+        .filter(|s| {
+            serde_json::from_str::<Vec<&str>>(&s.events)
+                .is_ok_and(|events| events.contains(&kind.as_str()))
+        })
+        .map(|s| s.id.as_str())
+        .collect()
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use serde_json::value::RawValue;
 
 use crate::domain::DomainError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventType {
     PostPublished,
     PostPartiallyPublished,
@@ -71,13 +71,13 @@ impl EventType {
 pub struct Subscriptions(Vec<EventType>);
 
 impl Subscriptions {
-    pub fn new(mut events: Vec<EventType>) -> Result<Self, DomainError> {
+    pub fn new(events: Vec<EventType>) -> Result<Self, DomainError> {
         if events.is_empty() {
             return Err(DomainError::new("must list at least one event type"));
         }
-        events.sort();
-        events.dedup();
-        Ok(Subscriptions(events))
+        // In the canonical order, each once (no sort needed for a set this small).
+        let all = EventType::ALL.into_iter().filter(|e| events.contains(e));
+        Ok(Subscriptions(all.collect()))
     }
 
     pub fn contains(&self, e: EventType) -> bool {
