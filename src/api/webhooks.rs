@@ -121,20 +121,23 @@ pub async fn get_webhook(ctx: &Ctx, p: &Principal, id: &str) -> Result<Reply, Ap
     Reply::json(200, &view)
 }
 
-/// The fields of a PATCH, validated together.
-fn patch_fields(
-    f: &mut Fields,
-) -> (
-    Option<String>,
-    Option<Vec<EventType>>,
-    Option<String>,
-    Option<bool>,
-) {
-    let url = f.optional("url", url_field);
-    let events = f.optional_list("events", MAX_SUBSCRIPTIONS, EventType::parse_subscribable);
-    let description = f.optional("description", |s| long_text(s, DESCRIPTION_MAX));
-    let enabled = f.optional_bool("enabled");
-    (url, events, description, enabled)
+/// What a PATCH may change, as sent (`None`: leave it).
+struct PatchInput {
+    url: Option<String>,
+    events: Option<Vec<EventType>>,
+    description: Option<String>,
+    enabled: Option<bool>,
+}
+
+impl PatchInput {
+    fn read(f: &mut Fields) -> Self {
+        PatchInput {
+            url: f.optional("url", url_field),
+            events: f.optional_list("events", MAX_SUBSCRIPTIONS, EventType::parse_subscribable),
+            description: f.optional("description", |s| long_text(s, DESCRIPTION_MAX)),
+            enabled: f.optional_bool("enabled"),
+        }
+    }
 }
 
 pub async fn update_webhook(
@@ -146,15 +149,15 @@ pub async fn update_webhook(
     require_session(p)?;
     let mut f = read_json(req).await?;
     let (id, ws) = endpoint_in_scope(ctx, p, id, f.workspace_id().as_deref())?;
-    let (url, events, description, enabled) = patch_fields(&mut f);
+    let input = PatchInput::read(&mut f);
     f.finish()?;
-    let url = url.map(|u| guarded(ctx, &u)).transpose()?;
-    let events = events.map(subscriptions).transpose()?;
+    let url = input.url.map(|u| guarded(ctx, &u)).transpose()?;
+    let events = input.events.map(subscriptions).transpose()?;
     let patch = EndpointPatch {
         url: url.as_ref().map(SafeUrl::as_str),
-        description: description.as_deref(),
+        description: input.description.as_deref(),
         events_json: events.as_deref(),
-        enabled,
+        enabled: input.enabled,
     };
     let view = store::update(&ctx.db, &ws, &id, patch, &ctx.now().to_rfc3339())
         .await?
