@@ -1,6 +1,6 @@
 # Two commands: `make dev` serves the API locally with demo data; `make test` runs every test.
 # Both install what is missing first (wasm target, worker-build, wasm-bindgen-cli at the
-# version in Cargo.lock, npm packages; for `make test`, Schemathesis in .venv), so a fresh
+# version in Cargo.lock, npm packages; for `make test`, Schemathesis and mastodon-mock in .venv), so a fresh
 # machine needs only rustup, cargo, node and python3.
 
 SHELL := bash
@@ -17,8 +17,9 @@ export WASM_BINDGEN_BIN := $(HOME)/.cargo/bin/wasm-bindgen
 export ESBUILD_BIN := $(CURDIR)/node_modules/.bin/esbuild
 export WASM_OPT_BIN := $(CURDIR)/node_modules/.bin/wasm-opt
 
-# Rate limits from the environment, when set: `RATE_LIMIT_PER_MINUTE=5 make dev`.
-DEV_VARS := $(foreach v,RATE_LIMIT_PER_MINUTE RATE_LIMIT_PER_15_MINUTES,$(if $(value $(v)),--var $(v):$(value $(v))))
+# Rate limits from the environment, when set: `RATE_LIMIT_PER_MINUTE=5 make dev`; and
+# OUTBOUND_ALLOW_LOOPBACK=1 to publish to platforms on this machine (`make pds`).
+DEV_VARS := $(foreach v,RATE_LIMIT_PER_MINUTE RATE_LIMIT_PER_15_MINUTES OUTBOUND_ALLOW_LOOPBACK,$(if $(value $(v)),--var $(v):$(value $(v))))
 
 .PHONY: dev test build setup tools lint unit blackbox fuzz fuzz-bounded seed clean deploy deploy-check
 
@@ -70,6 +71,19 @@ $(SCHEMATHESIS):
 	.venv/bin/pip install --quiet --disable-pip-version-check schemathesis==$(SCHEMATHESIS_VERSION)
 	touch $@
 
+# The Mastodon API mock of the publishing tests (scripts/platforms/mastodon.mjs), from PyPI at a
+# pinned version, its dependencies pinned by the constraints file, into the same .venv.
+MASTODON_MOCK_VERSION := 0.6.1
+MASTODON_MOCK := .venv/.mastodon-mock-$(MASTODON_MOCK_VERSION)
+
+$(MASTODON_MOCK): scripts/platforms/mastodon-mock.constraints.txt
+	test -x .venv/bin/pip || python3 -m venv .venv
+	.venv/bin/pip install --quiet --disable-pip-version-check mastodon-mock==$(MASTODON_MOCK_VERSION) -c scripts/platforms/mastodon-mock.constraints.txt
+	touch $@
+
+# The black-box suite starts it (tests/platforms.test.mjs and the publishing tests).
+blackbox: $(MASTODON_MOCK)
+
 fuzz-bounded: build $(SCHEMATHESIS)
 	node scripts/fuzz.mjs --examples 25 --deterministic
 
@@ -103,3 +117,9 @@ bench: build
 		cargo update --manifest-path bench/minimal/Cargo.toml -p wasm-bindgen --precise $(WASM_BINDGEN_VERSION)
 	cd bench/minimal && CARGO_TARGET_DIR=$(CURDIR)/bench/minimal/target worker-build --release
 	RATE_LIMIT_PER_MINUTE=1000000 RATE_LIMIT_PER_15_MINUTES=1000000 node bench/run.mjs
+
+# A real Bluesky PDS on 127.0.0.1:2583 (PDS_PORT=… to move it) with a demo account, for the
+# README walkthrough; prints the handle and app password; Ctrl-C stops it (its data is temporary).
+.PHONY: pds
+pds: node_modules/.installed
+	node scripts/platforms/pds.mjs --port $${PDS_PORT:-2583}

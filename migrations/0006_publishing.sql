@@ -18,10 +18,14 @@ ALTER TABLE post_targets ADD COLUMN lease_id TEXT;
 ALTER TABLE post_targets ADD COLUMN lease_expires_at TEXT;
 ALTER TABLE post_targets ADD COLUMN next_attempt_at TEXT;
 ALTER TABLE post_targets ADD COLUMN enqueued_at TEXT;
+-- acknowledged_attempts: the attempts a user's POST /posts/{id}/retry accepted. An attempt of
+--   unknown outcome stops a Mastodon repeat only if it came after them (the user was told to
+--   check the platform, and retried).
+ALTER TABLE post_targets ADD COLUMN acknowledged_attempts INTEGER NOT NULL DEFAULT 0;
 -- The sweep finds expired leases; the per-account "one request in flight" check reads the
 -- account's live leases. Both are system queries over every workspace, not lists.
 CREATE INDEX post_targets_publishing ON post_targets (lease_expires_at) WHERE status = 'PUBLISHING';
-CREATE INDEX post_targets_in_flight ON post_targets (account_id, lease_expires_at) WHERE status = 'PUBLISHING';
+CREATE INDEX post_targets_in_flight ON post_targets (workspace_id, account_id, lease_expires_at) WHERE status = 'PUBLISHING';
 
 -- Posts that may still have something due: the scheduler reads the earliest due time and the
 -- due posts from this index alone (a system query over every workspace, not a list).

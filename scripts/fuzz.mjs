@@ -170,7 +170,7 @@ function sessionConfig(keep, spare, states, capabilities) {
     // to remove; out of the stateful phase, which would send them to workspaces it created, where
     // that user is rightly not found, and take the 404 for a created resource gone missing), a SCHEDULED post, and two posts awaiting approval in a workspace that requires
     // it (one to approve, one to send back). Only `retry` stays short of its success: FAILED is
-    // reached by the publisher, which does not exist yet.
+    // reached by the publisher, and the pinned posts are never due within the run.
     ...only("PATCH /workspaces/{workspaceId}/members/{userId}", { userId: states.member }, { stateful: false }),
     ...only("DELETE /workspaces/{workspaceId}/members/{userId}", { userId: states.leaver }, { stateful: false }),
     ...only("POST /posts/{postId}/reschedule", { postId: states.scheduled }),
@@ -210,7 +210,7 @@ async function inStates(token, workspace) {
   const account = (await call("GET", `/social-accounts?workspaceId=${workspace}`, undefined, token))[0].id;
   const scheduled = await call("POST", "/posts", { content: "Fuzz scheduled", targets: [{ accountId: account }], scheduledFor: later }, token);
   const review = await call("POST", "/workspaces", { name: "Fuzz Review", requireApproval: true }, token);
-  const reviewAccount = await call("POST", "/social-accounts", { workspaceId: review.id, platform: "X", handle: "@fuzzreview" }, token);
+  const reviewAccount = await call("POST", "/social-accounts", { workspaceId: review.id, platform: "BLUESKY", handle: "@fuzzreview" }, token);
   const awaiting = [];
   for (const n of [1, 2]) {
     awaiting.push((await call("POST", "/posts", { content: `Fuzz awaiting ${n}`, targets: [{ accountId: reviewAccount.id }], scheduledFor: later }, token)).id);
@@ -232,8 +232,10 @@ try {
   if ((await schemathesis("key", key)) !== 0) failed.push("key");
 
   const config = path.join(outDir, "session.toml");
-  const keep = await seed(token, one.id, "X");
-  const spare = { ...(await seed(token, one.id, "INSTAGRAM")), workspace: two.id };
+  // The platforms that publish, so the kept post can be scheduled (their accounts hold no
+  // credentials: whatever falls due fails at once, with no request to a platform).
+  const keep = await seed(token, one.id, "BLUESKY");
+  const spare = { ...(await seed(token, one.id, "MASTODON")), workspace: two.id };
   const pending = await call("POST", "/media/presign", { workspaceId: one.id, filename: "fuzz.png", contentType: "image/png", bytes: 4096 }, token);
   const capabilities = {
     ...user,

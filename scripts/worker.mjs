@@ -24,6 +24,19 @@ export function migrationStatements() {
 }
 
 const compatibilityDate = "2026-04-01";
+
+/** The publish queue and its dead-letter queue, as in wrangler.toml. */
+export const PUBLISH_QUEUE = "postbridge-publish";
+export const PUBLISH_DLQ = "postbridge-publish-dlq";
+/** The webhook queue, as in wrangler.toml. */
+export const WEBHOOK_QUEUE = "postbridge-webhooks";
+export const webhookQueueConsumers = {
+  [WEBHOOK_QUEUE]: { maxBatchSize: 6, maxBatchTimeout: 0, maxRetries: 10 },
+};
+export const publishQueueConsumers = {
+  [PUBLISH_QUEUE]: { maxBatchSize: 10, maxBatchTimeout: 0, maxRetries: 8, deadLetterQueue: PUBLISH_DLQ },
+  [PUBLISH_DLQ]: { maxBatchSize: 10, maxBatchTimeout: 1 },
+};
 const PROBE_HOST = "storage-probe.internal";
 
 /** Options of the built worker itself; `bindings` override the test defaults. */
@@ -41,10 +54,9 @@ function apiWorker(bindings) {
     d1Databases: { DB: "test-db" },
     kvNamespaces: ["AUTH_CACHE"],
     r2Buckets: ["MEDIA"],
-    durableObjects: { RATE_LIMITER: "RateLimiter" },
-    // The webhook Queue, producer and consumer as in wrangler.toml.
-    queueProducers: { WEBHOOK_QUEUE: "postbridge-webhooks" },
-    queueConsumers: { "postbridge-webhooks": { maxBatchSize: 6, maxBatchTimeout: 0, maxRetries: 10 } },
+    durableObjects: { RATE_LIMITER: "RateLimiter", PUBLISH_SCHEDULER: "PublishScheduler" },
+    queueProducers: { PUBLISH_QUEUE: PUBLISH_QUEUE, WEBHOOK_QUEUE },
+    queueConsumers: { ...publishQueueConsumers, ...webhookQueueConsumers },
     bindings: {
       ENVIRONMENT: "test",
       // Test runs send many requests per key: limits out of the way unless a run sets its own.

@@ -10,13 +10,13 @@ pub mod domain;
 pub mod http;
 pub mod net;
 pub mod openapi;
+pub mod publish;
 pub mod ratelimit;
 pub mod scope;
 pub mod seal;
 pub mod store;
 pub mod webhooks;
 
-use wasm_bindgen::JsValue;
 use worker::{event, Context, Env, MessageBatch, Response, ScheduleContext, ScheduledEvent};
 
 use crate::ctx::Ctx;
@@ -24,6 +24,7 @@ use crate::http::incoming::Incoming;
 use crate::http::respond::{self, finish};
 use crate::http::router;
 
+pub use crate::publish::scheduler::PublishScheduler;
 pub use crate::ratelimit::RateLimiter;
 
 #[event(fetch)]
@@ -49,17 +50,20 @@ async fn fetch(raw: web_sys::Request, env: Env, wait: Context) -> worker::Result
 }
 
 /// Every Queue this worker consumes delivers here; each batch goes to the module that owns its
-/// queue.
+/// queue: webhook deliveries (`webhooks::consumer`), else the publish queue and its dead-letter
+/// queue (`publish::consumer`).
 #[event(queue)]
-async fn queue(batch: MessageBatch<JsValue>, env: Env, _ctx: Context) -> worker::Result<()> {
+async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _: Context) -> worker::Result<()> {
     if webhooks::consumer::consumes(&batch.queue()) {
         webhooks::consumer::consume(batch, &env).await;
+        return Ok(());
     }
-    Ok(())
+    publish::consumer::run(batch, env).await
 }
 
-/// The cron trigger (wrangler.toml `[triggers]`): each module's safety-net sweep.
+/// The cron trigger: each module's safety net (`publish::sweep`, `webhooks::on_cron`).
 #[event(scheduled)]
-async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+async fn scheduled(_: ScheduledEvent, env: Env, _: ScheduleContext) {
+    publish::sweep::run(&env).await;
     webhooks::on_cron(&env).await;
 }

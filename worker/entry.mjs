@@ -8,8 +8,9 @@
 import { WorkerEntrypoint } from "cloudflare:workers";
 import RustWorker from "../build/index.js";
 
-// The rate limiter's Durable Object class (src/ratelimit.rs), bound as RATE_LIMITER.
-export { RateLimiter } from "../build/index.js";
+// The rate limiter's Durable Object class (src/ratelimit.rs), bound as RATE_LIMITER, and the
+// publisher's scheduler (src/publish/scheduler.rs), bound as PUBLISH_SCHEDULER.
+export { RateLimiter, PublishScheduler } from "../build/index.js";
 
 const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 const inFlight = new Set();
@@ -45,8 +46,9 @@ function internalError(error, started) {
   });
 }
 
-/** Runs `work`, failing as soon as the wasm instance traps (its own promise would never settle). */
-async function untilTrap(work) {
+/** Runs `work` unless the wasm instance traps first; a trap rejects (the runtime retries the
+ * queue batch or logs the failed cron run). */
+async function guarded(work) {
   let fail;
   const trapped = new Promise((_, reject) => (fail = reject));
   inFlight.add(fail);
@@ -58,22 +60,23 @@ async function untilTrap(work) {
 }
 
 export default class extends WorkerEntrypoint {
+  // The publish queue and its dead-letter queue (src/publish/consumer.rs), and the webhook
+  // queue (src/webhooks/consumer.rs).
+  async queue(batch) {
+    return guarded(() => new RustWorker(this.ctx, this.env).queue(batch));
+  }
+
+  // The cron trigger: the publisher's and the webhooks' sweeps.
+  async scheduled(controller) {
+    return guarded(() => new RustWorker(this.ctx, this.env).scheduled(controller));
+  }
+
   async fetch(request) {
     const started = Date.now();
     try {
-      return await untilTrap(() => new RustWorker(this.ctx, this.env).fetch(request));
+      return await guarded(() => new RustWorker(this.ctx, this.env).fetch(request));
     } catch (error) {
       return internalError(error, started);
     }
-  }
-
-  // Queue batches and cron events: a trap rejects, so the runtime retries the batch (and logs
-  // the failed cron run) rather than waiting on a promise that never settles.
-  async queue(batch) {
-    return untilTrap(() => new RustWorker(this.ctx, this.env).queue(batch));
-  }
-
-  async scheduled(controller) {
-    return untilTrap(() => new RustWorker(this.ctx, this.env).scheduled(controller));
   }
 }

@@ -9,6 +9,7 @@ pub mod me;
 pub mod media;
 pub mod members;
 pub mod posts;
+pub mod publishable;
 pub mod service;
 pub mod social_accounts;
 pub mod webhooks;
@@ -91,6 +92,9 @@ pub async fn dispatch(ctx: &Ctx, incoming: &mut Incoming, m: Matched) -> Result<
             social_accounts::create_social_account(ctx, incoming.request(), who).await
         }
         Route::GetSocialAccount => social_accounts::get_social_account(ctx, who, &p[0]).await,
+        Route::UpdateSocialAccount => {
+            social_accounts::update_social_account(ctx, incoming.request(), who, &p[0]).await
+        }
         Route::DisconnectSocialAccount => {
             social_accounts::disconnect_social_account(ctx, who, &p[0]).await
         }
@@ -103,6 +107,7 @@ pub async fn dispatch(ctx: &Ctx, incoming: &mut Incoming, m: Matched) -> Result<
         Route::ReschedulePost => posts::reschedule_post(ctx, incoming.request(), who, &p[0]).await,
         Route::CancelPost => posts::cancel_post(ctx, who, &p[0]).await,
         Route::RetryPost => posts::retry_post(ctx, who, &p[0]).await,
+        Route::ListPostAttempts => posts::list_attempts(ctx, who, &p[0]).await,
         Route::ApprovePost => posts::approve_post(ctx, who, &p[0]).await,
         Route::RequestChanges => posts::request_changes(ctx, incoming.request(), who, &p[0]).await,
         Route::ListComments => comments::list_comments(ctx, who).await,

@@ -4,6 +4,7 @@
 use worker::Request;
 
 use crate::api::idempotency::once;
+use crate::api::publishable::{self, Edit};
 use crate::api::{named, page_reply, page_request, path_workspace};
 use crate::auth::principal::Principal;
 use crate::ctx::Ctx;
@@ -17,10 +18,12 @@ use crate::domain::DomainError;
 use crate::http::body::{read_json, Fields};
 use crate::http::error::{ApiError, FieldError};
 use crate::http::respond::Reply;
+use crate::publish::scheduler;
 use crate::scope::{self, check_many, Authorized, InWorkspace};
 use crate::store::posts::{
-    self as store, Applied, Change, ListFilter, NewPost, PostView, TargetInput,
+    self as store, Applied, Change, ListFilter, NewPost, PostView, Preflight, TargetInput,
 };
+use crate::store::publishing::{self as publishing_store, AttemptView};
 use crate::store::Arg;
 
 pub const CONTENT_MAX: usize = 10_000;
@@ -105,13 +108,14 @@ fn infer_workspace(targets: &[TargetInput], media: &[MediaId]) -> Result<Workspa
 }
 
 /// Every target's account must be a connected account of the workspace, and every media id
-/// a READY asset of it. Returns whether the workspace requires approval.
+/// a READY asset of it. Returns what it read (whether the workspace requires approval, the
+/// accounts and media), for the publishing rules.
 async fn preflight(
     ctx: &Ctx,
     ws: &Authorized<InWorkspace>,
     targets: &[TargetInput],
     media: &[MediaId],
-) -> Result<bool, ApiError> {
+) -> Result<Preflight, ApiError> {
     let accounts: Vec<&SocialAccountId> = targets.iter().map(|t| &t.account_id).collect();
     let mut named_media: Vec<(String, &MediaId)> = media
         .iter()
@@ -141,7 +145,7 @@ async fn preflight(
         })
         .collect();
     for (field, m) in &named_media {
-        if !found.ready_media.iter().any(|r| r == m.as_str()) {
+        if !found.ready_media.iter().any(|r| r.id == m.as_str()) {
             problems.push(FieldError::new(
                 field.clone(),
                 "is not a READY media asset of this workspace",
@@ -149,9 +153,18 @@ async fn preflight(
         }
     }
     if problems.is_empty() {
-        Ok(found.needs_approval)
+        Ok(found)
     } else {
         Err(ApiError::Validation(problems))
+    }
+}
+
+/// Tells the publisher's scheduler when a post that just became due-able falls due.
+fn notify_if_scheduled(ctx: &Ctx, view: &PostView) {
+    if view.status == PostStatus::Scheduled.as_str() {
+        if let Some(at) = &view.scheduled_for {
+            scheduler::notify(ctx, at);
+        }
     }
 }
 
@@ -173,7 +186,11 @@ pub async fn create_post(ctx: &Ctx, req: &mut Request, p: &Principal) -> Result<
     let ws = named(ctx, Some(inferred.as_str()), body_ws.as_deref())?.ok_or(ApiError::NotFound)?;
     let ws = scope::check(p, &ws, Action::WriteContent)?;
     once(ctx, p, &ws, &ok, || async {
-        let needs_approval = preflight(ctx, &ws, &targets, &media).await?;
+        let found = preflight(ctx, &ws, &targets, &media).await?;
+        if scheduled_for.is_some() {
+            publishable::check_new(&content, &targets, &media, &found)?;
+        }
+        let needs_approval = found.needs_approval;
         let id = PostId::generate_in(&ws.get().id);
         let scheduled = scheduled_for.map(Timestamp::to_rfc3339);
         let post = NewPost {
@@ -193,6 +210,7 @@ pub async fn create_post(ctx: &Ctx, req: &mut Request, p: &Principal) -> Result<
             &ctx.now().to_rfc3339(),
         )
         .await?;
+        notify_if_scheduled(ctx, &view);
         let location = format!("/api/v1/posts/{}", view.id);
         Ok(Reply::json(201, &view)?.header("Location", location))
     })
@@ -300,11 +318,11 @@ pub async fn update_post(
     let ws = named(ctx, Some(post.workspace().as_str()), body_ws.as_deref())?
         .ok_or(ApiError::NotFound)?;
     let ws = scope::check(p, &ws, Action::WriteContent)?;
-    if let Some(t) = &targets {
+    let found = if let Some(t) = &targets {
         if infer_workspace(t, media.as_deref().unwrap_or_default())? != ws.get().id {
             return Err(ApiError::AccountsSpanWorkspaces);
         }
-        preflight(ctx, &ws, t, media.as_deref().unwrap_or_default()).await?;
+        Some(preflight(ctx, &ws, t, media.as_deref().unwrap_or_default()).await?)
     } else if let Some(m) = &media {
         if let Some(j) = m.iter().position(|m| m.workspace() != ws.get().id) {
             return Err(ApiError::field(
@@ -312,8 +330,25 @@ pub async fn update_post(
                 "belongs to another workspace",
             ));
         }
-        preflight(ctx, &ws, &[], m).await?;
+        Some(preflight(ctx, &ws, &[], m).await?)
+    } else {
+        None
+    };
+    // A post on the schedule must stay publishable: check the edit against the stored post,
+    // and apply it only to the revision that was checked.
+    let stored = publishing_store::publishable(&ctx.db, &ws, &post).await?;
+    if let Some(s) = stored.as_ref().filter(|s| {
+        s.status == PostStatus::Scheduled.as_str() || s.status == PostStatus::NeedsApproval.as_str()
+    }) {
+        let edit = Edit {
+            content: content.as_deref(),
+            media: media.as_deref(),
+            targets: targets.as_deref(),
+            preflight: found.as_ref(),
+        };
+        publishable::check_stored(s, &edit)?;
     }
+    let checked_revision = stored.and_then(|s| s.revision);
     let media_json = media
         .as_ref()
         .map(|m| crate::store::json_list(m.iter().map(MediaId::as_str)));
@@ -321,7 +356,8 @@ pub async fn update_post(
               status = CASE WHEN status = 'SCHEDULED' AND (SELECT require_approval FROM workspaces WHERE id = ?2) THEN 'NEEDS_APPROVAL' ELSE status END,
               approved_by = CASE WHEN (SELECT require_approval FROM workspaces WHERE id = ?2) THEN NULL ELSE approved_by END,
               approved_at = CASE WHEN (SELECT require_approval FROM workspaces WHERE id = ?2) THEN NULL ELSE approved_at END")
-            .args(vec![content.as_deref().into(), media_json.as_deref().into()])
+            .args(vec![content.as_deref().into(), media_json.as_deref().into(), checked_revision.map_or(Arg::Null, Arg::Owned)])
+            .also_where("AND revision IS ?8")
             .replace_targets(targets.as_deref());
     let applied = store::apply(
         &ctx.db,
@@ -370,15 +406,23 @@ pub async fn schedule_post(
         .optional("scheduledFor", future(ctx.now()))
         .map(Timestamp::to_rfc3339);
     f.finish()?;
+    let checked_revision = check_schedulable(ctx, p, id).await?;
     let applied = act(ctx, p, id, Action::WriteContent, |_| Change::new(Transition::Schedule.from(), "status = CASE WHEN (SELECT require_approval FROM workspaces WHERE id = ?2) THEN 'NEEDS_APPROVAL' ELSE 'SCHEDULED' END,
               scheduled_for = COALESCE(?6, scheduled_for),
               approved_by = NULL, approved_at = NULL")
-            .args(vec![at.map_or(Arg::Null, Arg::Owned)])
-            .also_where("AND COALESCE(?6, scheduled_for) > ?4
+            .args(vec![at.map_or(Arg::Null, Arg::Owned), checked_revision.map_or(Arg::Null, Arg::Owned)])
+            .also_where("AND COALESCE(?6, scheduled_for) > ?4 AND revision IS ?7
                      AND EXISTS (SELECT 1 FROM post_targets t JOIN social_accounts a ON a.id = t.account_id AND a.workspace_id = t.workspace_id
                                  WHERE t.post_id = ?1 AND t.workspace_id = ?2 AND t.status IN ('PENDING', 'CANCELED') AND a.status != 'DISCONNECTED')")
             .then(TARGETS_BACK_TO_PENDING, vec![]))
     .await?;
+    if let Applied {
+        won: true,
+        post: Some(v),
+    } = &applied
+    {
+        notify_if_scheduled(ctx, v);
+    }
     match &applied {
         Applied {
             won: false,
@@ -386,6 +430,19 @@ pub async fn schedule_post(
         } if Transition::Schedule.allowed_from(v.status()?) => Err(schedule_refusal(v)),
         _ => settle(applied, 200),
     }
+}
+
+/// Refuses to schedule a post its targets' platforms would refuse; returns the revision that
+/// was checked (the schedule applies only to it). The scope check comes first, as always.
+async fn check_schedulable(ctx: &Ctx, p: &Principal, id: &str) -> Result<Option<String>, ApiError> {
+    let (post, ws) = authorize(ctx, p, id, Action::WriteContent)?;
+    let Some(stored) = publishing_store::publishable(&ctx.db, &ws, &post).await? else {
+        return Ok(None);
+    };
+    if PostStatus::parse(&stored.status).is_ok_and(|s| Transition::Schedule.allowed_from(s)) {
+        publishable::check_stored(&stored, &Edit::default())?;
+    }
+    Ok(stored.revision)
 }
 
 /// Why a post in a schedulable status was not scheduled: it has no future time, or no target
@@ -411,6 +468,9 @@ pub async fn reschedule_post(
         Change::new(Transition::Reschedule.from(), "scheduled_for = ?6").args(vec![Arg::Owned(at)])
     })
     .await?;
+    if let Some(v) = applied.post.as_ref().filter(|_| applied.won) {
+        notify_if_scheduled(ctx, v);
+    }
     settle(applied, 200)
 }
 
@@ -421,28 +481,35 @@ pub async fn cancel_post(ctx: &Ctx, p: &Principal, id: &str) -> Result<Reply, Ap
     settle(applied, 200)
 }
 
+/// The FAILED targets of a post on a connected account go back to the publisher at once (a
+/// published target is never touched); the post is PUBLISHING again. Attempts of unknown
+/// outcome so far are taken as checked by the user (see `acknowledged_attempts`).
 pub async fn retry_post(ctx: &Ctx, p: &Principal, id: &str) -> Result<Reply, ApiError> {
-    let applied = act(ctx, p, id, Action::WriteContent, |_| Change::new(Transition::Retry.from(), "status = 'SCHEDULED', scheduled_for = ?4")
-            .also_where("AND EXISTS (SELECT 1 FROM post_targets WHERE post_id = ?1 AND workspace_id = ?2 AND status = 'FAILED')")
-            .then("UPDATE post_targets SET status = 'PENDING', error = NULL WHERE post_id = ?1 AND workspace_id = ?2 AND status = 'FAILED'", vec![]))
+    let applied = act(ctx, p, id, Action::WriteContent, |_| Change::new(Transition::Retry.from(), "status = 'PUBLISHING'")
+            .also_where(RETRYABLE_TARGET)
+            .then("UPDATE post_targets SET status = 'PENDING', error = NULL, next_attempt_at = NULL, enqueued_at = NULL,
+                      acknowledged_attempts = attempts
+                   WHERE post_id = ?1 AND workspace_id = ?2 AND status = 'FAILED'
+                     AND account_id IN (SELECT id FROM social_accounts WHERE workspace_id = ?2 AND status != 'DISCONNECTED')", vec![]))
     .await?;
     match &applied {
         Applied {
             won: false,
             post: Some(v),
-        } if !has_failed_target(v) => Err(ApiError::NothingToRetry),
+        } if Transition::Retry.allowed_from(v.status()?) => Err(ApiError::NothingToRetry),
+        Applied {
+            won: true,
+            post: Some(_),
+        } => {
+            scheduler::notify(ctx, &ctx.now().to_rfc3339());
+            settle(applied, 200)
+        }
         _ => settle(applied, 200),
     }
 }
 
-fn has_failed_target(v: &PostView) -> bool {
-    #[derive(serde::Deserialize)]
-    struct Target<'a> {
-        status: &'a str,
-    }
-    serde_json::from_str::<Vec<Target>>(v.targets.get())
-        .is_ok_and(|ts| ts.iter().any(|t| t.status == "FAILED"))
-}
+const RETRYABLE_TARGET: &str = "AND EXISTS (SELECT 1 FROM post_targets t JOIN social_accounts a ON a.id = t.account_id AND a.workspace_id = t.workspace_id
+     WHERE t.post_id = ?1 AND t.workspace_id = ?2 AND t.status = 'FAILED' AND a.status != 'DISCONNECTED')";
 
 pub async fn approve_post(ctx: &Ctx, p: &Principal, id: &str) -> Result<Reply, ApiError> {
     let reviewer = p.user_id.as_str().to_owned();
@@ -454,6 +521,9 @@ pub async fn approve_post(ctx: &Ctx, p: &Principal, id: &str) -> Result<Reply, A
         .args(vec![Arg::Owned(reviewer)])
     })
     .await?;
+    if let Some(v) = applied.post.as_ref().filter(|_| applied.won) {
+        notify_if_scheduled(ctx, v);
+    }
     settle(applied, 200)
 }
 
@@ -489,4 +559,14 @@ pub async fn delete_post(ctx: &Ctx, p: &Principal, id: &str) -> Result<Reply, Ap
     })
     .await?;
     settle(applied, 204)
+}
+
+/// `GET /posts/{id}/attempts`: every attempt to publish the post's targets, newest first.
+pub async fn list_attempts(ctx: &Ctx, p: &Principal, id: &str) -> Result<Reply, ApiError> {
+    let (post, ws) = authorize(ctx, p, id, Action::Read)?;
+    let page = page_request(ctx)?;
+    let rows = publishing_store::list_attempts(&ctx.db, &ws, &post, &page)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    page_reply(ctx, &page, rows, AttemptView::cursor)
 }

@@ -38,6 +38,8 @@ pub enum ApiError {
         current: String,
     },
     NothingToRetry,
+    /// A target's platform has no publisher; `details` names the targets.
+    PublishingNotSupported(Vec<FieldError>),
     ChannelAlreadyConnected,
     IdempotencyKeyReused,
     IdempotencyKeyInUse,
@@ -83,6 +85,7 @@ impl ApiError {
             ApiError::AccountsSpanWorkspaces => "ACCOUNTS_SPAN_WORKSPACES",
             ApiError::InvalidState { .. } => "INVALID_STATE",
             ApiError::NothingToRetry => "NOTHING_TO_RETRY",
+            ApiError::PublishingNotSupported(_) => "PUBLISHING_NOT_SUPPORTED",
             ApiError::ChannelAlreadyConnected => "CHANNEL_ALREADY_CONNECTED",
             ApiError::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             ApiError::IdempotencyKeyInUse => "IDEMPOTENCY_KEY_IN_USE",
@@ -115,7 +118,8 @@ impl ApiError {
             | ApiError::Validation(_)
             | ApiError::MustSpecifyExactlyOne
             | ApiError::AccountsSpanWorkspaces
-            | ApiError::NothingToRetry => 400,
+            | ApiError::NothingToRetry
+            | ApiError::PublishingNotSupported(_) => 400,
             ApiError::NotFound | ApiError::UserNotFound => 404,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::EmailTaken
@@ -152,6 +156,7 @@ impl ApiError {
             ApiError::AccountsSpanWorkspaces => "All accounts of a post must belong to one workspace.".into(),
             ApiError::InvalidState { current } => format!("Not possible while its status is {current}."),
             ApiError::NothingToRetry => "No target of this post has failed, so there is nothing to retry.".into(),
+            ApiError::PublishingNotSupported(_) => "A target's platform cannot be published to yet (see `details`); posts to it can only be drafts.".into(),
             ApiError::ChannelAlreadyConnected => "This workspace already has a live account on that platform.".into(),
             ApiError::IdempotencyKeyReused => "This Idempotency-Key was used with a different request.".into(),
             ApiError::IdempotencyKeyInUse => "A request with this Idempotency-Key is still being processed; retry shortly.".into(),
@@ -204,6 +209,7 @@ pub const ALL_CODES: &[&str] = &[
     "ACCOUNTS_SPAN_WORKSPACES",
     "INVALID_STATE",
     "NOTHING_TO_RETRY",
+    "PUBLISHING_NOT_SUPPORTED",
     "CHANNEL_ALREADY_CONNECTED",
     "IDEMPOTENCY_KEY_REUSED",
     "IDEMPOTENCY_KEY_IN_USE",
@@ -244,6 +250,7 @@ mod tests {
                 current: "DRAFT".into(),
             },
             ApiError::NothingToRetry,
+            ApiError::PublishingNotSupported(vec![]),
             ApiError::ChannelAlreadyConnected,
             ApiError::IdempotencyKeyReused,
             ApiError::IdempotencyKeyInUse,

@@ -136,7 +136,9 @@ fn envelope(ctx: &Ctx, e: &ApiError) -> String {
         message: e.message(),
         request_id: ctx.request_id.as_str(),
         details: match e {
-            ApiError::Validation(details) => Some(details),
+            ApiError::Validation(details) | ApiError::PublishingNotSupported(details) => {
+                Some(details)
+            }
             _ => None,
         },
         current_status: match e {

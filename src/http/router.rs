@@ -31,6 +31,7 @@ pub enum Route {
     ListSocialAccounts,
     CreateSocialAccount,
     GetSocialAccount,
+    UpdateSocialAccount,
     DisconnectSocialAccount,
     ListPosts,
     CreatePost,
@@ -41,6 +42,7 @@ pub enum Route {
     ReschedulePost,
     CancelPost,
     RetryPost,
+    ListPostAttempts,
     ApprovePost,
     RequestChanges,
     ListComments,
@@ -131,6 +133,11 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
         Route::GetSocialAccount,
     ),
     (
+        "PATCH",
+        "/social-accounts/{accountId}",
+        Route::UpdateSocialAccount,
+    ),
+    (
         "DELETE",
         "/social-accounts/{accountId}",
         Route::DisconnectSocialAccount,
@@ -144,6 +151,7 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
     ("POST", "/posts/{postId}/reschedule", Route::ReschedulePost),
     ("POST", "/posts/{postId}/cancel", Route::CancelPost),
     ("POST", "/posts/{postId}/retry", Route::RetryPost),
+    ("GET", "/posts/{postId}/attempts", Route::ListPostAttempts),
     ("POST", "/posts/{postId}/approve", Route::ApprovePost),
     (
         "POST",

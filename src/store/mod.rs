@@ -10,6 +10,7 @@ pub mod media;
 pub mod members;
 pub mod posts;
 pub mod principals;
+pub mod publishing;
 pub mod social_accounts;
 pub mod users;
 pub mod webhook_deliveries;

@@ -92,7 +92,9 @@ const SELECT: &str = "SELECT p.id, p.workspace_id AS workspaceId, p.content, p.s
             'id', t.id, 'accountId', t.account_id, 'platform', a.platform,
             'captionOverride', t.caption_override, 'firstComment', t.first_comment,
             'mediaIds', json(t.media_ids), 'platformOptions', json(t.platform_options),
-            'status', t.status, 'error', t.error, 'publishedAt', t.published_at))
+            'status', t.status, 'error', CASE WHEN json_valid(t.error) THEN json(t.error) END,
+            'platformPostId', t.platform_post_id, 'url', t.url, 'publishedAt', t.published_at,
+            'attempts', t.attempts))
          FROM (SELECT * FROM post_targets WHERE workspace_id = p.workspace_id AND post_id = p.id ORDER BY position) t
          JOIN social_accounts a ON a.id = t.account_id AND a.workspace_id = t.workspace_id) AS targets
      FROM posts p";
@@ -204,10 +206,21 @@ pub struct TargetInput {
     pub platform_options: Option<Value>,
 }
 
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 pub struct AccountState {
     pub id: String,
     pub status: String,
+    pub platform: String,
+    /// What the platform said about its limits (JSON), if anything.
+    pub platform_limits: Option<String>,
+}
+
+/// A READY media asset, with what the publishing rules need of it.
+#[derive(Clone, Deserialize)]
+pub struct ReadyMedia {
+    pub id: String,
+    pub content_type: String,
+    pub bytes: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -221,12 +234,7 @@ struct Approval {
 pub struct Preflight {
     pub needs_approval: bool,
     pub accounts: Vec<AccountState>,
-    pub ready_media: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct IdRow {
-    id: String,
+    pub ready_media: Vec<ReadyMedia>,
 }
 
 pub async fn preflight(
@@ -244,10 +252,13 @@ pub async fn preflight(
             vec![
                 db.stmt("SELECT require_approval FROM workspaces WHERE id = ?1 AND deleted_at IS NULL", &[wid.into()])?,
                 db.stmt(
-                    "SELECT id, status FROM social_accounts WHERE workspace_id = ?1 AND id IN (SELECT value FROM json_each(?2))",
+                    "SELECT id, status, platform, platform_limits FROM social_accounts WHERE workspace_id = ?1 AND id IN (SELECT value FROM json_each(?2))",
                     &[wid.into(), Arg::Text(&account_list)],
                 )?,
-                db.stmt(super::media::READY_AMONG, &[wid.into(), Arg::Text(&media_list)])?,
+                db.stmt(
+                    "SELECT id, content_type, bytes FROM media WHERE workspace_id = ?1 AND status = 'READY' AND id IN (SELECT value FROM json_each(?2))",
+                    &[wid.into(), Arg::Text(&media_list)],
+                )?,
             ],
         )
         .await?;
@@ -260,10 +271,7 @@ pub async fn preflight(
             .first()
             .is_some_and(|a| a.require_approval != 0),
         accounts: rows(Ok(found), "d1: read accounts")?,
-        ready_media: rows::<IdRow>(Ok(ready), "d1: read media")?
-            .into_iter()
-            .map(|r| r.id)
-            .collect(),
+        ready_media: rows(Ok(ready), "d1: read media")?,
     })
 }
 

@@ -5,7 +5,6 @@
 //! slow receiver holds up only its own attempt.
 
 use futures_util::future::join_all;
-use wasm_bindgen::JsValue;
 use worker::{Env, MessageBatch, MessageExt, RawMessage};
 
 use super::attempt;
@@ -35,7 +34,7 @@ pub fn consumes(queue: &str) -> bool {
 
 /// Handles a batch. Never fails outward: a message whose handling failed for an infrastructure
 /// reason is retried by the Queue; any other is acknowledged.
-pub async fn consume(batch: MessageBatch<JsValue>, env: &Env) {
+pub async fn consume<T>(batch: MessageBatch<T>, env: &Env) {
     let settings = Settings::from_env(env);
     let db = match background_db(env) {
         Ok(db) => db,

@@ -63,7 +63,7 @@ fn next_scheme(text: &str, from: usize) -> Option<usize> {
     let mut best: Option<usize> = None;
     for scheme in ["http://", "https://"] {
         let mut at = 0;
-        while let Some(i) = lower[at..].find(|c: char| c == 'h' || c == 'H') {
+        while let Some(i) = lower[at..].find(['h', 'H']) {
             let start = at + i;
             let cand = &lower.as_bytes()[start..];
             if cand.len() >= scheme.len()

@@ -48,6 +48,8 @@ codes!(
         UrlNotAllowed = "URL_NOT_ALLOWED",
         /// The attempt stopped before it finished (its lease expired).
         PublishInterrupted = "PUBLISH_INTERRUPTED",
+        /// The platform has no publisher (a post scheduled before scheduling refused it).
+        PublishingNotSupported = "PUBLISHING_NOT_SUPPORTED",
     }
 );
 
@@ -70,6 +72,7 @@ impl TargetError {
                 | ErrorCode::PlatformRejected
                 | ErrorCode::MediaUnavailable
                 | ErrorCode::UrlNotAllowed
+                | ErrorCode::PublishingNotSupported
         );
         TargetError {
             code,
@@ -258,10 +261,11 @@ mod tests {
             (ErrorCode::MediaUnavailable, false),
             (ErrorCode::UrlNotAllowed, false),
             (ErrorCode::PublishInterrupted, true),
+            (ErrorCode::PublishingNotSupported, false),
         ] {
             assert_eq!(TargetError::new(code, "m").retryable, retryable, "{code:?}");
         }
-        assert_eq!(ErrorCode::ALL.len(), 8);
+        assert_eq!(ErrorCode::ALL.len(), 9);
     }
 
     #[test]
