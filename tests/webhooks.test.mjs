@@ -3,8 +3,9 @@
 // through the webhook Queue with retries, logged, and disabled by a 410. The receiver is a real
 // HTTP server on loopback (the worker may reach it because the suite sets
 // OUTBOUND_ALLOW_LOOPBACK=1); the retry schedule runs 1000 times faster
-// (WEBHOOK_RETRY_SPEEDUP, a setting production ignores), so a retry waits about a second (the
-// Queue's delays are whole seconds) rather than minutes.
+// (WEBHOOK_RETRY_SPEEDUP, a setting production ignores), so the first retries come within a
+// second or so (5 ms, 30 ms, 120 ms, 600 ms, then 3.6 s; the Queue's delays are whole seconds)
+// rather than minutes.
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
@@ -367,23 +368,40 @@ describe("delivery", () => {
   });
 
   test("a 410 Gone disables the endpoint at once, and its pending deliveries fail with it", async () => {
-    const { name, hook } = await registered([410]);
-    const queued = await sendTest(hook.id);
-    const done = await settled(hook.id, queued.id);
-    assert.equal(done.status, "FAILED");
-    assert.equal(done.attempts, 1);
-    assert.equal(done.lastResponseStatus, 410);
-    assert.equal(receiver.received(name).length, 1, "no retry after a 410");
-    const ep = (await app.get(`/webhooks/${hook.id}`, { token: p.session })).body;
-    assert.equal(ep.enabled, false);
+    const { name, hook } = await registered([500, 500, 500, 500, 500, 410]);
+    // The first delivery fails five times; its next attempt is an hour away (3.6 s here)…
+    const waiting = await sendTest(hook.id);
+    await eventually("five failures", async () => (await deliveries(hook.id)).find((d) => d.id === waiting.id).attempts === 5);
+    // …while the second meets the 410.
+    const gone = await sendTest(hook.id);
+    const ep = await eventually("the endpoint to be disabled", async () => {
+      const h = (await app.get(`/webhooks/${hook.id}`, { token: p.session })).body;
+      return h.enabled ? null : h;
+    });
     assert.equal(ep.disabledReason, "GONE");
+    const both = await eventually("both deliveries to settle", async () => {
+      const list = await deliveries(hook.id);
+      return list.every((d) => d.status !== "PENDING") && list;
+    });
+    assert.deepEqual(both.map((d) => d.status), ["FAILED", "FAILED"]);
+    // Whichever request came second got the 410; the other delivery failed with the endpoint.
+    const by410 = both.find((d) => d.lastResponseStatus === 410);
+    const other = both.find((d) => d !== by410);
+    assert.ok(by410, JSON.stringify(both));
+    assert.equal(other.lastError, "endpoint disabled");
+    assert.equal(receiver.received(name).length, 6, "nothing is sent after the 410");
+    assert.ok([waiting.id, gone.id].includes(by410.id));
+
     const again = await app.post(`/webhooks/${hook.id}/test`, undefined, { token: p.session });
     assertError(again, 409, "INVALID_STATE");
     assert.equal(again.body.currentStatus, "DISABLED");
+    const redo = await app.post(`/webhooks/${hook.id}/deliveries/${by410.id}/redeliver`, undefined, { token: p.session });
+    assertError(redo, 409, "INVALID_STATE");
+    assert.equal(redo.body.currentStatus, "DISABLED");
     // Outbox events skip a disabled endpoint.
     await emit(p.ws1.id, "post.published", { id: "post_x" });
     await app.cron();
-    assert.equal((await deliveries(hook.id)).length, 1);
+    assert.equal((await deliveries(hook.id)).length, 2);
   });
 
   test("rotation: for the overlap every delivery verifies with the old secret and with the new one", async () => {
