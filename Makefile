@@ -43,6 +43,7 @@ node_modules/.installed: package.json package-lock.json
 
 build: setup
 	worker-build --release
+	node scripts/strip_wasm_names.mjs build/index_bg.wasm
 
 lint:
 	cargo fmt --check
@@ -117,6 +118,7 @@ bench: build
 		cargo update --manifest-path bench/minimal/Cargo.toml -p wasm-bindgen --precise $(WASM_BINDGEN_VERSION)
 	cd bench/minimal && CARGO_TARGET_DIR=$(CURDIR)/bench/minimal/target worker-build --release
 	RATE_LIMIT_PER_MINUTE=1000000 RATE_LIMIT_PER_15_MINUTES=1000000 node bench/run.mjs
+	node bench/publish.mjs
 
 # A real Bluesky PDS on 127.0.0.1:2583 (PDS_PORT=… to move it) with a demo account, for the
 # README walkthrough; prints the handle and app password; Ctrl-C stops it (its data is temporary).

@@ -34,7 +34,7 @@ export const webhookQueueConsumers = {
   [WEBHOOK_QUEUE]: { maxBatchSize: 6, maxBatchTimeout: 0, maxRetries: 10 },
 };
 export const publishQueueConsumers = {
-  [PUBLISH_QUEUE]: { maxBatchSize: 10, maxBatchTimeout: 0, maxRetries: 8, deadLetterQueue: PUBLISH_DLQ },
+  [PUBLISH_QUEUE]: { maxBatchSize: 25, maxBatchTimeout: 0, maxRetries: 8, deadLetterQueue: PUBLISH_DLQ },
   [PUBLISH_DLQ]: { maxBatchSize: 10, maxBatchTimeout: 1 },
 };
 const PROBE_HOST = "storage-probe.internal";
@@ -89,6 +89,8 @@ export function miniflareOptions({ bindings = {}, worker = {}, ...shared } = {})
         d1Databases: { DB: "test-db" },
         kvNamespaces: ["AUTH_CACHE"],
         r2Buckets: ["MEDIA"],
+        queueProducers: { PUBLISH_QUEUE: PUBLISH_QUEUE },
+        serviceBindings: { API: "api" },
       },
     ],
   };
@@ -136,6 +138,12 @@ export class Storage {
       get: (key) => call("kv/get", { key }),
       list: (options = {}) => call("kv/list", { options }),
     };
+    this.queue = {
+      /** Sends each body as one message to the publish queue. */
+      send: (messages) => call("queue/send", { messages }),
+    };
+    /** Fires the API worker's cron trigger; resolves when its handler has finished. */
+    this.cron = (cron = "* * * * *") => call("cron", { cron });
     this.bucket = {
       async get(key) {
         const obj = await call("r2/get", { key });

@@ -110,6 +110,8 @@ export class App {
     this.db = storage.db;
     this.kv = storage.kv;
     this.bucket = storage.bucket;
+    this.queue = storage.queue;
+    this.cron = storage.cron;
     this.extraRoutes = {};
   }
 

@@ -58,6 +58,11 @@ function* passwords(value) {
   }
 }
 
+/** Operations whose body may carry social-account credentials. */
+const CREDENTIAL_OPERATIONS = new Set(["POST /social-accounts", "PATCH /social-accounts/{accountId}"]);
+/** Fields of the publishers' credentials that are not secret (BLUESKY, MASTODON). */
+const PUBLIC_CREDENTIAL_FIELDS = new Set(["identifier", "service", "instanceUrl"]);
+
 export class SecretLedger {
   constructor() {
     /** secret → { kind, origin: the sequence number of the response that returned it, or null } */
@@ -77,9 +82,14 @@ export class SecretLedger {
     const seq = ++this.seq;
     const sent = parseSent(sentBody);
     for (const p of passwords(sent)) this.learn(p, "password");
-    if (operation === "POST /social-accounts" && sent && typeof sent === "object" && sent.credentials != null) {
+    if (CREDENTIAL_OPERATIONS.has(operation) && sent && typeof sent === "object" && sent.credentials != null) {
       const c = sent.credentials;
-      for (const leaf of leaves(c)) this.learn(leaf, "social-account credential");
+      // The publishers' credentials name their account and server in the clear (a handle, a
+      // URL, shown elsewhere anyway); their password and token are the secrets.
+      const secretPart = c && typeof c === "object" && !Array.isArray(c)
+        ? Object.fromEntries(Object.entries(c).filter(([k]) => !PUBLIC_CREDENTIAL_FIELDS.has(k)))
+        : c;
+      for (const leaf of leaves(secretPart)) this.learn(leaf, "social-account credential");
       if (typeof c === "object") this.learn(JSON.stringify(c), "social-account credentials (serialised)");
     }
     const field = MINTS[operation];

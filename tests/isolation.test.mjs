@@ -173,6 +173,52 @@ describe("isolation: a workspace named twice must agree", () => {
   });
 });
 
+describe("isolation: publishing's routes on another workspace's post or account", () => {
+  /** The stranger's post (with an attempt row) and account, and rows a refusal must not touch. */
+  async function theirs(p) {
+    const account = await app.post("/social-accounts", { workspaceId: p.foreign.id, platform: "BLUESKY", handle: "@theirs" }, { token: p.stranger.token });
+    assert.equal(account.status, 201, account.text);
+    const post = await app.post("/posts", { content: "Theirs", targets: [{ accountId: account.body.id }] }, { token: p.stranger.token });
+    assert.equal(post.status, 201, post.text);
+    const t = post.body.targets[0];
+    await app.db.prepare(
+      "INSERT INTO publish_attempts (id, workspace_id, post_id, target_id, number, lease_id, started_at, finished_at, outcome, http_status, duration_ms) VALUES (?, ?, ?, ?, 1, 'l', ?, ?, 'PUBLISHED', 200, 5)",
+    ).bind(`att_${p.foreign.id.slice(3)}0123456789abcdef`, p.foreign.id, post.body.id, t.id, new Date().toISOString(), new Date().toISOString()).run();
+    return { account: account.body, post: post.body };
+  }
+  const rows = async (them) => ({
+    accounts: await all("SELECT * FROM social_accounts WHERE id = ?", them.account.id),
+    attempts: await all("SELECT * FROM publish_attempts WHERE post_id = ?", them.post.id),
+  });
+  const ghost = (prefix, ws) => `${prefix}${ws.slice(3)}${"Z".repeat(16)}`;
+
+  for (const [method, path, body] of [
+    ["GET", (them) => `/posts/${them.post.id}/attempts`, undefined, (ws) => `/posts/${ghost("post_", ws)}/attempts`],
+    ["PATCH", (them) => `/social-accounts/${them.account.id}`, { handle: "@mine now", credentials: { identifier: "me.test", appPassword: "pw" } }, (ws) => `/social-accounts/${ghost("soc_", ws)}`],
+  ].map(([m, real, b, g]) => [m, { real, ghostOf: g }, b])) {
+    test(`${method} ${method === "GET" ? "/posts/{postId}/attempts" : "/social-accounts/{accountId}"}: 403 WORKSPACE_FORBIDDEN at the edge for every credential, the same as a ghost, nothing read or changed`, async () => {
+      const p = await app.personas();
+      const them = await theirs(p);
+      const before = await rows(them);
+      for (const token of [p.session, p.fullKey, p.scopedKey]) {
+        await app.get("/me", { token });
+        const real = await app.request(method, path.real(them), { token, body });
+        const gone = await app.request(method, path.ghostOf(ghostWorkspaceId()), { token, body });
+        for (const res of [real, gone]) {
+          assertError(res, 403, "WORKSPACE_FORBIDDEN");
+          assertNoD1(res);
+        }
+        assert.equal(withoutRequestId(real.text), withoutRequestId(gone.text));
+        assert.ok(!real.text.includes(them.post.id) && !real.text.includes(them.account.id));
+      }
+      assert.deepEqual(await rows(them), before);
+      // The stranger reads their own attempts.
+      const own = await app.get(`/posts/${them.post.id}/attempts`, { token: p.stranger.token });
+      assert.equal(own.status, 200, own.text);
+      assert.equal(own.body.length, 1);
+    });
+  }
+
 describe("isolation: webhooks of another user or another workspace are invisible", () => {
   // `{ws}` is the target workspace, `{hook}` a webhook endpoint in it, `{msg}` a delivery id in it.
   const WEBHOOK_ROUTES = [

@@ -493,10 +493,14 @@ pub async fn retry_post(ctx: &Ctx, p: &Principal, id: &str) -> Result<Reply, Api
                      AND account_id IN (SELECT id FROM social_accounts WHERE workspace_id = ?2 AND status != 'DISCONNECTED')", vec![]))
     .await?;
     match &applied {
+        // Lost from a status retry starts from: no FAILED target on a connected account.
+        // From any other status, a post with no FAILED target has nothing to retry either.
         Applied {
             won: false,
             post: Some(v),
-        } if Transition::Retry.allowed_from(v.status()?) => Err(ApiError::NothingToRetry),
+        } if Transition::Retry.allowed_from(v.status()?) || !has_failed_target(v) => {
+            Err(ApiError::NothingToRetry)
+        }
         Applied {
             won: true,
             post: Some(_),
@@ -506,6 +510,15 @@ pub async fn retry_post(ctx: &Ctx, p: &Principal, id: &str) -> Result<Reply, Api
         }
         _ => settle(applied, 200),
     }
+}
+
+fn has_failed_target(v: &PostView) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Target<'a> {
+        status: &'a str,
+    }
+    serde_json::from_str::<Vec<Target>>(v.targets.get())
+        .is_ok_and(|ts| ts.iter().any(|t| t.status == "FAILED"))
 }
 
 const RETRYABLE_TARGET: &str = "AND EXISTS (SELECT 1 FROM post_targets t JOIN social_accounts a ON a.id = t.account_id AND a.workspace_id = t.workspace_id

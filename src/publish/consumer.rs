@@ -66,7 +66,7 @@ pub async fn run(batch: MessageBatch<Value>, env: Env) -> worker::Result<()> {
             log(
                 "error",
                 "publish.setup",
-                serde_json::json!({ "cause": format!("{e:?}") }),
+                serde_json::json!({ "cause": super::cause(&e) }),
             );
             batch.retry_all();
             return Ok(());
@@ -98,7 +98,7 @@ pub async fn run(batch: MessageBatch<Value>, env: Env) -> worker::Result<()> {
                     log(
                         "error",
                         "publish.give_up",
-                        serde_json::json!({ "target": job.target, "cause": format!("{e:?}") }),
+                        serde_json::json!({ "target": job.target, "cause": super::cause(&e) }),
                     );
                     message.retry();
                 }
@@ -191,7 +191,7 @@ impl Publisher {
                 log(
                     "error",
                     "publish.internal",
-                    serde_json::json!({ "target": job.target, "cause": format!("{e:?}") }),
+                    serde_json::json!({ "target": job.target, "cause": super::cause(&e) }),
                 );
                 Action::Retry(5)
             }
@@ -218,17 +218,21 @@ impl Publisher {
         };
         let claimed = store::claim(&self.db, job, &lease, attempt_id.as_str(), &times).await?;
         let Some(claimed) = claimed else {
-            return Ok(
-                match store::why_not_claimed(&self.db, job, &now, &due_by).await? {
-                    NotClaimed::Nothing => Action::Ack,
-                    NotClaimed::AccountBusy => Action::Resend(1),
-                    NotClaimed::NotBefore(t) => {
-                        let wait =
-                            Timestamp::parse(&t).map_or(1, |t| (t.millis() - started) / 1000 + 1);
-                        Action::Resend(queue_delay_s(wait.max(1) as u64))
-                    }
-                },
+            let why = store::why_not_claimed(&self.db, job, &now, &due_by).await?;
+            let action = match &why {
+                NotClaimed::Nothing => Action::Ack,
+                NotClaimed::AccountBusy => Action::Resend(1),
+                NotClaimed::NotBefore(t) => {
+                    let wait = Timestamp::parse(t).map_or(1, |t| (t.millis() - started) / 1000 + 1);
+                    Action::Resend(queue_delay_s(wait.max(1) as u64))
+                }
+            };
+            log(
+                "info",
+                "publish.not_claimed",
+                serde_json::json!({ "target": job.target, "workspaceId": job.workspace, "why": why.as_str() }),
             );
+            return Ok(action);
         };
         let report = self.attempt(&claimed, started).await;
         let session = match (&report, &claimed.credentials) {

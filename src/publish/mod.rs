@@ -77,6 +77,15 @@ pub fn db(env: &Env) -> Result<Db, ApiError> {
     ))
 }
 
+/// What went wrong, for a log line: the step and storage error of an internal failure, else
+/// the error's code.
+pub fn cause(e: &ApiError) -> String {
+    match e {
+        ApiError::Internal(c) => c.clone(),
+        other => other.code().to_owned(),
+    }
+}
+
 /// One JSON log line of the publisher (never a credential: only ids, codes and causes).
 pub fn log(level: &str, event: &str, fields: serde_json::Value) {
     let mut line = serde_json::json!({ "level": level, "event": event });

@@ -54,7 +54,7 @@ impl DurableObject for PublishScheduler {
         if path == "/tick" {
             return match self.tick().await {
                 Ok(n) => Response::ok(n.to_string()),
-                Err(e) => Response::error(format!("{e:?}"), 500),
+                Err(e) => Response::error(super::cause(&e), 500),
             };
         }
         let at = req
@@ -75,7 +75,7 @@ impl DurableObject for PublishScheduler {
         match self.tick().await {
             Ok(_) => Response::ok(""),
             // Thrown, so the runtime retries the alarm.
-            Err(e) => Err(worker::Error::RustError(format!("{e:?}"))),
+            Err(e) => Err(worker::Error::RustError(super::cause(&e))),
         }
     }
 }
@@ -87,7 +87,7 @@ impl PublishScheduler {
         let storage = self.state.storage();
         let current = storage.get_alarm().await?;
         if current.is_none_or(|c| at < c) {
-            storage.set_alarm(at.max(0)).await?;
+            storage.set_alarm(when(at)).await?;
         }
         Ok(())
     }
@@ -133,7 +133,7 @@ impl PublishScheduler {
         if let Some(at) = next {
             self.state
                 .storage()
-                .set_alarm(at.max(now_ms))
+                .set_alarm(when(at.max(now_ms)))
                 .await
                 .ctx("scheduler: set alarm")?;
         }
@@ -146,6 +146,14 @@ impl PublishScheduler {
         }
         Ok(handed)
     }
+}
+
+/// An alarm time: `set_alarm` reads a bare integer as an offset from now, so the absolute time
+/// goes in as a date.
+fn when(at_ms: i64) -> worker::ScheduledTime {
+    worker::ScheduledTime::new(js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(
+        at_ms.max(0) as f64,
+    )))
 }
 
 async fn call(env: &Env, path: &str) -> Result<(), ApiError> {
@@ -187,7 +195,7 @@ pub fn notify(ctx: &Ctx, at: &str) {
             log(
                 "error",
                 "publish.notify",
-                serde_json::json!({ "requestId": request_id, "cause": format!("{e:?}") }),
+                serde_json::json!({ "requestId": request_id, "cause": super::cause(&e) }),
             );
         }
     });

@@ -17,7 +17,7 @@ pub async fn run(env: &Env) {
         log(
             "error",
             "publish.sweep",
-            serde_json::json!({ "cause": format!("{e:?}") }),
+            serde_json::json!({ "cause": super::cause(&e) }),
         );
     }
 }

@@ -174,6 +174,16 @@ pub enum NotClaimed {
     AccountBusy,
 }
 
+impl NotClaimed {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            NotClaimed::Nothing => "Nothing",
+            NotClaimed::NotBefore(_) => "NotBefore",
+            NotClaimed::AccountBusy => "AccountBusy",
+        }
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct TargetState {

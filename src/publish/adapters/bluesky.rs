@@ -117,9 +117,9 @@ async fn run(c: &Client<'_>) -> Result<Published, Stop> {
         .to_string()
         .into_bytes();
     let endpoint = url(c.service, "/xrpc/com.atproto.repo.createRecord");
-    let (status, answer, json) = c
+    let created = c
         .authed(
-            |token| {
+            &|token| {
                 Ok(c.a
                     .http
                     .post(&endpoint, "application/json", body.clone())?
@@ -127,7 +127,27 @@ async fn run(c: &Client<'_>) -> Result<Published, Stop> {
             },
             true,
         )
-        .await?;
+        .await;
+    let (status, answer, json) = match created {
+        Ok(answered) => answered,
+        // No answer: the record may exist all the same; if it can be read now, it does.
+        Err(
+            stop @ Stop::Retry {
+                maybe_done: true, ..
+            },
+        ) => {
+            let status = c.a.http.last_status.get();
+            return match c.get_record(&did, &rkey).await {
+                Ok(Some(p)) => Ok(made_here(p, claimed.attempts)),
+                _ => {
+                    // The attempt is told by the create's outcome, not by the read's.
+                    c.a.http.last_status.set(status);
+                    Err(stop)
+                }
+            };
+        }
+        Err(stop) => return Err(stop),
+    };
     match status {
         200..=299 => Ok(Published {
             platform_post_id: json["uri"]
@@ -136,12 +156,28 @@ async fn run(c: &Client<'_>) -> Result<Published, Stop> {
             url: post_url(&did, &rkey),
             already: false,
         }),
-        // The key is taken: by this target's own record (an earlier attempt's answer was lost).
-        400 | 409 if already_exists(&json) => match c.get_record(&did, &rkey).await? {
-            Some(p) => Ok(p),
-            None => Err(stop_for(status, wait_s(&answer), true, &json)),
-        },
+        // The key may be taken by this target's own record (an earlier attempt's answer was
+        // lost): the PDS refuses an existing key with a 500, the same as a fault of its own;
+        // reading the record tells them apart. If the read fails too, the outcome is unknown.
+        400 | 409 | 500..=599 if status >= 500 || already_exists(&json) => {
+            match c.get_record(&did, &rkey).await {
+                Ok(Some(p)) => Ok(made_here(p, claimed.attempts)),
+                _ => {
+                    c.a.http.last_status.set(Some(status));
+                    Err(stop_for(status, wait_s(&answer), true, &json))
+                }
+            }
+        }
         _ => Err(stop_for(status, wait_s(&answer), true, &json)),
+    }
+}
+
+/// A record read back after this attempt's own create: on a first attempt, this attempt made
+/// it; on a later one, an earlier attempt may have.
+fn made_here(p: Published, attempt: i64) -> Published {
+    Published {
+        already: attempt > 1,
+        ..p
     }
 }
 
@@ -257,7 +293,7 @@ impl Client<'_> {
     /// so resending a creating request is safe.
     async fn authed(
         &self,
-        make: impl Fn(&str) -> Result<OutRequest, Stop>,
+        make: &dyn Fn(&str) -> Result<OutRequest, Stop>,
         creating: bool,
     ) -> Result<(u16, Answer, Value), Stop> {
         if self.session.borrow().is_none() {
@@ -291,7 +327,7 @@ impl Client<'_> {
         );
         let (status, answer, json) = self
             .authed(
-                |token| {
+                &|token| {
                     Ok(self
                         .a
                         .http
@@ -320,7 +356,7 @@ impl Client<'_> {
         let endpoint = url(self.service, "/xrpc/com.atproto.repo.uploadBlob");
         let (status, answer, json) = self
             .authed(
-                |token| {
+                &|token| {
                     Ok(self
                         .a
                         .http

@@ -138,6 +138,8 @@ impl Http {
         req: OutRequest,
         creating: bool,
     ) -> Result<(u16, Answer, Value), Stop> {
+        // A request that gets no answer leaves no status behind it.
+        self.last_status.set(None);
         let left = self.deadline_ms - crate::ctx::now_ms();
         if left <= 0.0 {
             return Err(retry_stop(
