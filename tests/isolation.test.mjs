@@ -218,6 +218,7 @@ describe("isolation: publishing's routes on another workspace's post or account"
       assert.equal(own.body.length, 1);
     });
   }
+});
 
 describe("isolation: webhooks of another user or another workspace are invisible", () => {
   // `{ws}` is the target workspace, `{hook}` a webhook endpoint in it, `{msg}` a delivery id in it.
