@@ -28,6 +28,11 @@ const compatibilityDate = "2026-04-01";
 /** The publish queue and its dead-letter queue, as in wrangler.toml. */
 export const PUBLISH_QUEUE = "postbridge-publish";
 export const PUBLISH_DLQ = "postbridge-publish-dlq";
+/** The webhook queue, as in wrangler.toml. */
+export const WEBHOOK_QUEUE = "postbridge-webhooks";
+export const webhookQueueConsumers = {
+  [WEBHOOK_QUEUE]: { maxBatchSize: 6, maxBatchTimeout: 0, maxRetries: 10 },
+};
 export const publishQueueConsumers = {
   [PUBLISH_QUEUE]: { maxBatchSize: 25, maxBatchTimeout: 0, maxRetries: 8, deadLetterQueue: PUBLISH_DLQ },
   [PUBLISH_DLQ]: { maxBatchSize: 10, maxBatchTimeout: 1 },
@@ -50,8 +55,8 @@ function apiWorker(bindings) {
     kvNamespaces: ["AUTH_CACHE"],
     r2Buckets: ["MEDIA"],
     durableObjects: { RATE_LIMITER: "RateLimiter", PUBLISH_SCHEDULER: "PublishScheduler" },
-    queueProducers: { PUBLISH_QUEUE: PUBLISH_QUEUE },
-    queueConsumers: publishQueueConsumers,
+    queueProducers: { PUBLISH_QUEUE: PUBLISH_QUEUE, WEBHOOK_QUEUE },
+    queueConsumers: { ...publishQueueConsumers, ...webhookQueueConsumers },
     // The dashboard, as wrangler.toml's `[assets]`: files are answered before the worker runs.
     assets: { directory: path.join(root, "dashboard/dist"), routerConfig: { has_user_worker: true } },
     bindings: {

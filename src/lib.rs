@@ -22,6 +22,7 @@ pub mod store;
 pub mod timing;
 #[cfg(all(test, target_arch = "wasm32"))]
 mod wasm_tests;
+pub mod webhooks;
 
 use worker::{event, Context, Env, MessageBatch, Response, ScheduleContext, ScheduledEvent};
 
@@ -65,22 +66,29 @@ async fn fetch(raw: web_sys::Request, env: Env, wait: Context) -> worker::Result
     Ok(finish(&ctx, result))
 }
 
-/// The publish queue and its dead-letter queue (`publish::consumer`).
+/// Every Queue this worker consumes delivers here; each batch goes to the module that owns its
+/// queue: webhook deliveries (`webhooks::consumer`), else the publish queue and its dead-letter
+/// queue (`publish::consumer`).
 #[event(queue)]
 async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _: Context) -> worker::Result<()> {
+    if webhooks::consumer::consumes(&batch.queue()) {
+        webhooks::consumer::consume(batch, &env).await;
+        return Ok(());
+    }
     publish::consumer::run(batch, env).await
 }
 
-/// The publisher's cron expression (wrangler.toml `[triggers]`): every minute.
-const PUBLISH_CRON: &str = "* * * * *";
+/// The safety nets' cron expression (wrangler.toml `[triggers]`): every minute.
+const EVERY_MINUTE_CRON: &str = "* * * * *";
 
-/// The cron triggers (wrangler.toml `[triggers]`): the publisher's every minute, the cleanup
-/// sweeps' every 5 minutes (any other expression runs those, so a test may fire them with its
-/// own). Each sweep is one line, in its own module, and logs its own line.
+/// The cron triggers (wrangler.toml `[triggers]`): every minute, the safety nets of publishing
+/// and webhooks; every 5 minutes, the cleanup sweeps (any other expression runs those, so a test
+/// may fire them with its own). Each sweep is one line, in its own module, and logs its own line.
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    if event.cron() == PUBLISH_CRON {
+    if event.cron() == EVERY_MINUTE_CRON {
         publish::sweep::run(&env).await;
+        webhooks::on_cron(&env).await;
         return;
     }
     let at = crate::domain::time::Timestamp::from_millis(event.schedule() as i64);

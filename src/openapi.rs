@@ -476,6 +476,7 @@ mod tests {
         ("posts", include_str!("api/posts.rs")),
         ("service", include_str!("api/service.rs")),
         ("social_accounts", include_str!("api/social_accounts.rs")),
+        ("webhooks", include_str!("api/webhooks.rs")),
         ("workspaces", include_str!("api/workspaces.rs")),
     ];
 

@@ -1,8 +1,10 @@
 //! Sealing social-account credentials at rest: AES-256-GCM through Web Crypto, with the key
 //! from the `CREDENTIALS_KEY` secret (64 hex characters), a random 96-bit nonce per value,
 //! and the account id as additional data, so a sealed value cannot be moved to another row.
-//! Stored as `v1:<nonce hex>:<ciphertext+tag hex>`. Nothing in the API ever unseals: the
-//! credentials are for the publisher (`open`), and are never returned.
+//! Stored as `v1:<nonce hex>:<ciphertext+tag hex>`. Webhook signing secrets are sealed the same
+//! way (the endpoint id as additional data). Nothing in the API ever unseals: the credentials
+//! are for the publisher and the secrets for the webhook consumer (`open`), and neither is ever
+//! returned.
 
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
@@ -20,6 +22,12 @@ fn internal(step: &'static str) -> impl Fn(JsValue) -> ApiError {
 pub fn parse_key(hex_key: Option<&str>) -> Option<[u8; 32]> {
     let bytes = hex::decode(hex_key?.trim()).ok()?;
     bytes.try_into().ok()
+}
+
+/// The deployment's key, or `Internal` naming the variable.
+pub fn key_from(value: Option<&str>) -> Result<[u8; 32], ApiError> {
+    parse_key(value)
+        .ok_or_else(|| ApiError::Internal(format!("{KEY_VAR} is not set to 64 hex characters")))
 }
 
 fn subtle() -> Result<web_sys::SubtleCrypto, ApiError> {
@@ -147,6 +155,8 @@ mod tests {
         assert!(parse_key(Some(&"ab".repeat(31))).is_none());
         assert!(parse_key(Some("not hex")).is_none());
         assert!(parse_key(None).is_none());
+        assert!(key_from(Some(&"0f".repeat(32))).is_ok());
+        assert_eq!(key_from(Some("short")).unwrap_err().code(), "INTERNAL");
     }
 
     #[test]

@@ -470,6 +470,19 @@ export class App {
     return { ...user, id: user.user.id, session: user.token, key };
   }
 
+  /** A webhook endpoint registered by `session` in `wsId`; the body holds its secret. */
+  async createWebhook(session, wsId, url, events = ["post.published"], extra = {}) {
+    const res = await this.post("/webhooks", { workspaceId: wsId, url, events, ...extra }, { token: session });
+    assert.equal(res.status, 201, res.text);
+    return res.body;
+  }
+
+  /** Fires the cron trigger, as the platform does every minute (Miniflare never does by itself). */
+  async cron() {
+    const worker = await this.mf.getWorker();
+    await worker.scheduled({ cron: "* * * * *" });
+  }
+
   /** Row count of a table, read straight from D1, to prove a refusal wrote nothing. */
   async count(table, where = "1=1", ...args) {
     const row = await this.db.prepare(`SELECT COUNT(*) AS n FROM ${table} WHERE ${where}`).bind(...args).first();

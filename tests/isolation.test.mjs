@@ -336,3 +336,78 @@ describe("isolation: publishing's routes on another workspace's post or account"
     });
   }
 });
+
+describe("isolation: webhooks of another user or another workspace are invisible", () => {
+  // `{ws}` is the target workspace, `{hook}` a webhook endpoint in it, `{msg}` a delivery id in it.
+  const WEBHOOK_ROUTES = [
+    ["GET", "/webhooks?workspaceId={ws}"],
+    ["POST", "/webhooks", { workspaceId: "{ws}", url: "https://hooks.example.com/taken-over", events: ["post.published"] }],
+    ["GET", "/webhooks/{hook}"],
+    ["PATCH", "/webhooks/{hook}", { url: "https://hooks.example.com/taken-over", enabled: true }],
+    ["DELETE", "/webhooks/{hook}"],
+    ["POST", "/webhooks/{hook}/rotate-secret"],
+    ["POST", "/webhooks/{hook}/test"],
+    ["GET", "/webhooks/{hook}/deliveries"],
+    ["POST", "/webhooks/{hook}/deliveries/{msg}/redeliver"],
+  ];
+  let p;
+  const hooks = {};
+  before(async () => {
+    p = await app.personas();
+    // The stranger's endpoint, and one of the owner's in the workspace the scoped key may not reach.
+    hooks.foreign = await app.createWebhook(p.stranger.token, p.foreign.id, "https://hooks.example.com/stranger");
+    hooks.ws2 = await app.createWebhook(p.session, p.ws2.id, "https://hooks.example.com/owner-ws2");
+  });
+
+  const webhookRows = async () => ({
+    endpoints: await all("SELECT * FROM webhook_endpoints ORDER BY id"),
+    deliveries: await all("SELECT * FROM webhook_deliveries ORDER BY id"),
+    attempts: await all("SELECT * FROM webhook_attempts ORDER BY delivery_id, attempt"),
+  });
+  const fillAll = (value, values) =>
+    typeof value === "string" ? fill(value, values) : value && JSON.parse(fill(JSON.stringify(value), values));
+
+  for (const caller of CALLERS) {
+    const code = caller.isKey ? "SESSION_REQUIRED" : "WORKSPACE_FORBIDDEN";
+    test(`${caller.name}: every webhook route is 403 ${code} with no d1, the same for a ghost, and nothing changes`, async () => {
+      const token = p[caller.credential];
+      await app.warm(token);
+      const target = caller.target === "foreign" ? p.foreign : p.ws2;
+      const real = { ws: target.id, hook: hooks[caller.target].id, msg: ghostId("msg_", target.id) };
+      const ghostWs = ghostWorkspaceId();
+      const ghost = { ws: ghostWs, hook: ghostId("wh_", ghostWs), msg: ghostId("msg_", ghostWs) };
+      const before = await webhookRows();
+      for (const [method, path, body] of WEBHOOK_ROUTES) {
+        const answers = [];
+        for (const values of [real, ghost]) {
+          const res = await app.request(method, fill(path, values), { token, body: fillAll(body, values) });
+          assertError(res, 403, code);
+          assertNoD1(res);
+          answers.push(withoutRequestId(res.text));
+        }
+        assert.equal(answers[0], answers[1], `${method} ${path}`);
+      }
+      assert.deepEqual(await webhookRows(), before);
+    });
+  }
+
+  test("a forged id (my workspace, another endpoint's random part) is 404; lists never show another workspace's endpoints", async () => {
+    const forged = `wh_${p.ws1.id.slice(3)}${hooks.foreign.id.slice(19)}`;
+    const res = await app.get(`/webhooks/${forged}`, { token: p.session });
+    assertError(res, 404, "NOT_FOUND");
+    for (const path of [`/webhooks/${forged}/deliveries`, `/webhooks/${forged}/rotate-secret`, `/webhooks/${forged}/test`]) {
+      const r = await app.request(path.endsWith("deliveries") ? "GET" : "POST", path, { token: p.session });
+      assertError(r, 404, "NOT_FOUND");
+    }
+    const mine = await app.get(`/webhooks?workspaceId=${p.ws1.id}`, { token: p.session });
+    assert.equal(mine.status, 200, mine.text);
+    assert.ok(!mine.text.includes(hooks.foreign.id));
+    const theirs = await app.get(`/webhooks?workspaceId=${p.foreign.id}`, { token: p.stranger.token });
+    assert.deepEqual(theirs.body.map((w) => w.id), [hooks.foreign.id]);
+    // A delivery id of another workspace under my endpoint: 404 before any read.
+    const myHook = await app.createWebhook(p.session, p.ws1.id, "https://hooks.example.com/mine");
+    const cross = await app.post(`/webhooks/${myHook.id}/deliveries/${ghostId("msg_", p.foreign.id)}/redeliver`, undefined, { token: p.session });
+    assertError(cross, 404, "NOT_FOUND");
+    assertNoD1(cross);
+  });
+});

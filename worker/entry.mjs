@@ -60,28 +60,24 @@ async function guarded(work) {
 }
 
 export default class extends WorkerEntrypoint {
-  // The publish queue and its dead-letter queue (src/publish/consumer.rs).
+  // The publish queue and its dead-letter queue (src/publish/consumer.rs), and the webhook
+  // queue (src/webhooks/consumer.rs).
   async queue(batch) {
     return guarded(() => new RustWorker(this.ctx, this.env).queue(batch));
   }
 
-  // Cron triggers (wrangler.toml): the Rust `scheduled` handler (the publisher's sweep, the
-  // cleanup of what expires); each job logs its own line.
+  // Cron triggers (wrangler.toml): the Rust `scheduled` handler (the publisher's and the
+  // webhooks' sweeps, the cleanup of what expires); each job logs its own line.
   async scheduled(controller) {
     return guarded(() => new RustWorker(this.ctx, this.env).scheduled(controller));
   }
 
   async fetch(request) {
     const started = Date.now();
-    let fail;
-    const trapped = new Promise((_, reject) => (fail = reject));
-    inFlight.add(fail);
     try {
-      return await Promise.race([new RustWorker(this.ctx, this.env).fetch(request), trapped]);
+      return await guarded(() => new RustWorker(this.ctx, this.env).fetch(request));
     } catch (error) {
       return internalError(error, started);
-    } finally {
-      inFlight.delete(fail);
     }
   }
 }

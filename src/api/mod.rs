@@ -12,6 +12,7 @@ pub mod posts;
 pub mod publishable;
 pub mod service;
 pub mod social_accounts;
+pub mod webhooks;
 pub mod workspaces;
 
 use crate::auth::authenticate;
@@ -153,6 +154,17 @@ pub async fn dispatch_as(
         Route::DeleteMedia => media::delete_media(ctx, who, &p[0]).await,
         Route::CompleteMedia => media::complete_upload(ctx, who, &p[0]).await,
         Route::MoveMedia => media::move_media(ctx, incoming.request(), who, &p[0]).await,
+        Route::ListWebhooks => webhooks::list_webhooks(ctx, who).await,
+        Route::CreateWebhook => webhooks::create_webhook(ctx, incoming.request(), who).await,
+        Route::GetWebhook => webhooks::get_webhook(ctx, who, &p[0]).await,
+        Route::UpdateWebhook => webhooks::update_webhook(ctx, incoming.request(), who, &p[0]).await,
+        Route::DeleteWebhook => webhooks::delete_webhook(ctx, who, &p[0]).await,
+        Route::RotateWebhookSecret => webhooks::rotate_webhook_secret(ctx, who, &p[0]).await,
+        Route::TestWebhook => webhooks::test_webhook(ctx, who, &p[0]).await,
+        Route::ListWebhookDeliveries => webhooks::list_webhook_deliveries(ctx, who, &p[0]).await,
+        Route::RedeliverWebhookDelivery => {
+            webhooks::redeliver_webhook_delivery(ctx, who, &p[0], &p[1]).await
+        }
     }
 }
 

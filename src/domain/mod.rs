@@ -19,6 +19,7 @@ pub mod text;
 pub mod time;
 pub mod timezone;
 pub mod url_guard;
+pub mod webhooks;
 
 /// Why a raw value was refused, worded for the `problem` of a field error.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -66,6 +66,15 @@ pub enum Route {
     DashboardSignup,
     DashboardLogin,
     DashboardLogout,
+    ListWebhooks,
+    CreateWebhook,
+    GetWebhook,
+    UpdateWebhook,
+    DeleteWebhook,
+    RotateWebhookSecret,
+    TestWebhook,
+    ListWebhookDeliveries,
+    RedeliverWebhookDelivery,
 }
 
 /// (method, path under `/api/v1`, route). `{…}` segments are parameters, passed to handlers
@@ -176,6 +185,27 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
     ("POST", "/dashboard/signup", Route::DashboardSignup),
     ("POST", "/dashboard/login", Route::DashboardLogin),
     ("POST", "/dashboard/logout", Route::DashboardLogout),
+    ("GET", "/webhooks", Route::ListWebhooks),
+    ("POST", "/webhooks", Route::CreateWebhook),
+    ("GET", "/webhooks/{webhookId}", Route::GetWebhook),
+    ("PATCH", "/webhooks/{webhookId}", Route::UpdateWebhook),
+    ("DELETE", "/webhooks/{webhookId}", Route::DeleteWebhook),
+    (
+        "POST",
+        "/webhooks/{webhookId}/rotate-secret",
+        Route::RotateWebhookSecret,
+    ),
+    ("POST", "/webhooks/{webhookId}/test", Route::TestWebhook),
+    (
+        "GET",
+        "/webhooks/{webhookId}/deliveries",
+        Route::ListWebhookDeliveries,
+    ),
+    (
+        "POST",
+        "/webhooks/{webhookId}/deliveries/{deliveryId}/redeliver",
+        Route::RedeliverWebhookDelivery,
+    ),
 ];
 
 /// A matched route with its path parameters and its template (for the log line).
@@ -260,6 +290,8 @@ mod tests {
                     .replace("{commentId}", "cmt_c")
                     .replace("{folderId}", "fld_f")
                     .replace("{mediaId}", "med_m")
+                    .replace("{webhookId}", "wh_w")
+                    .replace("{deliveryId}", "msg_d")
             );
             let m = resolve(method, &path).unwrap();
             assert_eq!(m.route, *route, "{method} {template}");

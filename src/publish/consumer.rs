@@ -104,6 +104,8 @@ pub async fn run(batch: MessageBatch<Value>, env: Env) -> worker::Result<()> {
                 }
             }
         }
+        // Give-ups wrote post.* events: hand them to the webhooks now (cron is the safety net).
+        crate::webhooks::dispatch_events(&env).await;
         return Ok(());
     }
     let publisher = &publisher;
@@ -114,6 +116,9 @@ pub async fn run(batch: MessageBatch<Value>, env: Env) -> worker::Result<()> {
         }
     }))
     .await;
+    // Settled targets wrote post.* and social_account.* events: hand them to the webhooks now
+    // (one indexed read when there are none; cron is the safety net).
+    crate::webhooks::dispatch_events(&env).await;
     Ok(())
 }
 
