@@ -161,12 +161,13 @@ export class Publishing {
 
   /**
    * One target published (MASTODON, `okAt`), one refused (`refusedAt`, a BLUESKY account, see
-   * `refused`): `{ post (PARTIALLY_PUBLISHED), ok, refused }`, targets in that order.
+   * `refused`): `{ post (PARTIALLY_PUBLISHED), ok, refused }`, targets in that order. `extra`:
+   * more of the post's body (its `content`, say).
    */
-  async partiallyPublished(token, okAt, refusedAt) {
+  async partiallyPublished(token, okAt, refusedAt, extra = {}) {
     const ok = await this.mastodon(token, okAt);
     const refused = await this.refused(token, refusedAt);
-    const made = await this.schedule(token, [ok, refused]);
+    const made = await this.schedule(token, [ok, refused], extra);
     const post = await this.reached(token, made.id);
     assert.equal(post.status, "PARTIALLY_PUBLISHED", JSON.stringify(post));
     assert.deepEqual(post.targets.map((t) => t.status), ["PUBLISHED", "FAILED"]);
