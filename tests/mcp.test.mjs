@@ -84,7 +84,7 @@ async function sdk(token) {
   const transport = new StreamableHTTPClientTransport(new URL(`${base}/mcp`), {
     requestInit: token ? { headers: { Authorization: `Bearer ${token}` } } : undefined,
     fetch: async (url, init = {}) => {
-      const res = await fetch(url, init).catch((e) => { console.log('DIAG fetch failed', String(url), e.cause); throw e; });
+      const res = await fetch(url, init);
       const text = await res.clone().text();
       let body = null;
       try {
