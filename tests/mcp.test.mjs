@@ -84,7 +84,14 @@ async function sdk(token) {
   const transport = new StreamableHTTPClientTransport(new URL(`${base}/mcp`), {
     requestInit: token ? { headers: { Authorization: `Bearer ${token}` } } : undefined,
     fetch: async (url, init = {}) => {
-      const res = await fetch(url, init);
+      // A kept-alive connection that the server closes for idleness just as it is picked for the
+      // next request fails that request with undici's "other side closed" (UND_ERR_SOCKET)
+      // before the worker has read it (seen after the tests that wait seconds for publishing
+      // without using this socket): such a request is sent once more, on a new connection.
+      const res = await fetch(url, init).catch((e) => {
+        if (e?.cause?.code === "UND_ERR_SOCKET") return fetch(url, init);
+        throw e;
+      });
       const text = await res.clone().text();
       let body = null;
       try {
