@@ -126,6 +126,19 @@ fn now() -> String {
     Timestamp::from_millis(crate::ctx::now_ms() as i64).to_rfc3339()
 }
 
+/// The keys, or `None` when `CREDENTIALS_KEY` is unset (then nothing is opened: posts fail as
+/// needing re-authorisation, as before). A malformed `CREDENTIALS_KEY_PREVIOUS` beside a good key
+/// is the deployment's fault, not the accounts': the batch is retried rather than every post
+/// failed.
+fn keyring(env: &Env) -> Result<Option<seal::Keyring>, ApiError> {
+    let var = |name: &str| env.var(name).ok().map(|v| v.to_string());
+    match seal::Keyring::from_env(env) {
+        Ok(keys) => Ok(Some(keys)),
+        Err(e) if seal::parse_key(var(seal::KEY_VAR).as_deref()).is_some() => Err(e),
+        Err(_) => Ok(None),
+    }
+}
+
 struct Publisher {
     db: Db,
     queue: Queue,
@@ -145,7 +158,7 @@ impl Publisher {
                 .bucket(crate::api::media::MEDIA_BUCKET)
                 .ctx("binding MEDIA")?,
             outbound: Outbound::from_env(env),
-            keys: seal::Keyring::from_env(env).ok(),
+            keys: keyring(env)?,
             config: Config::from_env(env),
         })
     }
