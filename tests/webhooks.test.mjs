@@ -175,7 +175,7 @@ describe("managing endpoints", () => {
     assert.ok(!list.text.includes("whsec_"));
     // At rest the secret is sealed, not written as given.
     const row = await app.db.prepare("SELECT secret FROM webhook_endpoints WHERE id = ?").bind(hook.id).first();
-    assert.match(row.secret, /^v1:[0-9a-f]{24}:[0-9a-f]+$/);
+    assert.match(row.secret, /^v2:[0-9a-f]{16}:[0-9a-f]{24}:[0-9a-f]+$/);
     assert.ok(!row.secret.includes(hook.secret.slice(6)));
   });
 
