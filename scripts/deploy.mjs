@@ -25,6 +25,8 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 /** Secrets the worker reads; `required` ones must be set before a deploy. */
 export const SECRETS = [
   { name: "CREDENTIALS_KEY", required: true, check: (v) => /^[0-9a-fA-F]{64}$/.test(v) || "must be 64 hex characters (32 random bytes): openssl rand -hex 32" },
+  // During a CREDENTIALS_KEY rotation only: the key being replaced (README "Limits and guarantees").
+  { name: "CREDENTIALS_KEY_PREVIOUS", required: false, check: (v) => /^[0-9a-fA-F]{64}$/.test(v) || "must be 64 hex characters: the CREDENTIALS_KEY being replaced" },
   { name: "MEDIA_CAPABILITY_SECRET", required: true, check: (v) => Buffer.byteLength(v) >= 32 || "must be at least 32 bytes: openssl rand -base64 48" },
   { name: "R2_ACCESS_KEY_ID", required: false, check: () => true },
   { name: "R2_SECRET_ACCESS_KEY", required: false, check: (v) => Buffer.byteLength(v) >= 32 || "must be the R2 token's secret access key" },
@@ -108,6 +110,9 @@ export function secretProblem(config, name, value) {
   if (config.vars && config.vars[name] !== undefined && config.vars[name] === value) {
     return `${name} is the development value from wrangler.toml [vars]; generate a new one`;
   }
+  if (name === "CREDENTIALS_KEY_PREVIOUS" && config.vars?.CREDENTIALS_KEY?.toLowerCase() === value.trim().toLowerCase()) {
+    return `${name} is the development CREDENTIALS_KEY from wrangler.toml [vars]; nothing production sealed used it`;
+  }
   const ok = spec.check(value);
   return ok === true ? null : `${name} ${ok}`;
 }
@@ -173,15 +178,22 @@ export async function deploy({ configFile, envName }) {
   const problems = configProblems(config, envName, { forDeploy: true });
   if (problems.length) refuse(problems.join("\n"));
   // Secrets given in the environment are set first (this is also how to rotate one).
-  for (const s of SECRETS) {
-    const value = process.env[s.name];
-    if (value === undefined) continue;
-    const problem = secretProblem(config, s.name, value);
+  const given = SECRETS.filter((s) => process.env[s.name] !== undefined);
+  for (const s of given) {
+    const problem = secretProblem(config, s.name, process.env[s.name]);
     if (problem) refuse(problem);
   }
-  for (const s of SECRETS) {
-    const value = process.env[s.name];
-    if (value !== undefined) wrangler(["secret", "put", s.name, "--config", configFile, "--env", envName], { input: value });
+  const [key, previous] = [process.env.CREDENTIALS_KEY, process.env.CREDENTIALS_KEY_PREVIOUS];
+  if (key !== undefined && previous !== undefined && key.trim().toLowerCase() === previous.trim().toLowerCase()) {
+    refuse("CREDENTIALS_KEY_PREVIOUS is the same key as CREDENTIALS_KEY: set it to the key being replaced");
+  }
+  if (given.length > 1) {
+    // One `secret bulk`, one new version: a new key and its predecessor arrive together, so no
+    // version runs with one and not the other.
+    const values = Object.fromEntries(given.map((s) => [s.name, process.env[s.name]]));
+    wrangler(["secret", "bulk", "--config", configFile, "--env", envName], { input: JSON.stringify(values) });
+  } else {
+    for (const s of given) wrangler(["secret", "put", s.name, "--config", configFile, "--env", envName], { input: process.env[s.name] });
   }
   const listed = JSON.parse(wrangler(["secret", "list", "--config", configFile, "--env", envName, "--format", "json"]).stdout || "[]");
   const present = new Set(listed.map((s) => s.name));

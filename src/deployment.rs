@@ -2,7 +2,9 @@
 //! with `ENVIRONMENT=production` whose `CREDENTIALS_KEY` or `MEDIA_CAPABILITY_SECRET` still holds
 //! the development value from wrangler.toml (or is missing, or shorter than 32 bytes) answers
 //! every request with the 500 envelope, its log line naming the variable, rather than seal
-//! credentials and sign upload URLs with a key anyone can read in the repository.
+//! credentials and sign upload URLs with a key anyone can read in the repository. During a key
+//! rotation `CREDENTIALS_KEY_PREVIOUS`, when set, is held to the same rules as the key, and must
+//! differ from it.
 //!
 //! Bindings cannot change within an isolate, so the verdict is taken once per isolate and kept:
 //! the hot path pays one thread-local read.
@@ -32,7 +34,10 @@ pub fn check(env: &Env) -> Result<(), ApiError> {
             let var = |name: &str| env.var(name).ok().map(|v| v.to_string());
             refusal(
                 var("ENVIRONMENT").as_deref(),
-                var(crate::seal::KEY_VAR).as_deref(),
+                Keys {
+                    current: var(crate::seal::KEY_VAR).as_deref(),
+                    previous: var(crate::seal::PREVIOUS_KEY_VAR).as_deref(),
+                },
                 var("MEDIA_CAPABILITY_SECRET").as_deref(),
             )
             .map_or(Ok(()), Err)
@@ -42,11 +47,18 @@ pub fn check(env: &Env) -> Result<(), ApiError> {
     })
 }
 
+/// The values of `CREDENTIALS_KEY` and `CREDENTIALS_KEY_PREVIOUS`.
+#[derive(Clone, Copy, Default)]
+pub struct Keys<'a> {
+    pub current: Option<&'a str>,
+    pub previous: Option<&'a str>,
+}
+
 /// Why a deployment with these variables must not serve, or `None`. Only production is held to
 /// it: development and tests run with the values wrangler.toml and the harness set.
 pub fn refusal(
     environment: Option<&str>,
-    credentials_key: Option<&str>,
+    keys: Keys<'_>,
     capability_secret: Option<&str>,
 ) -> Option<String> {
     // Spelled loosely on purpose: `Production` must not slip past the check.
@@ -58,21 +70,22 @@ pub fn refusal(
             "deployment: {name} {why}; set it with `wrangler secret put {name}`"
         ))
     };
-    match credentials_key {
-        None => return refuse(crate::seal::KEY_VAR, "is not set"),
-        Some(k) if constant_time_eq(k.trim().as_bytes(), DEV_CREDENTIALS_KEY.as_bytes()) => {
-            return refuse(
-                crate::seal::KEY_VAR,
-                "holds the development value from wrangler.toml",
-            )
+    let current = match key_problem(keys.current) {
+        Err(why) => return refuse(crate::seal::KEY_VAR, why),
+        Ok(k) => k,
+    };
+    // Blank is unset: the rotation is over (or never began).
+    if let Some(previous) = keys.previous.filter(|p| !p.trim().is_empty()) {
+        match key_problem(Some(previous)) {
+            Err(why) => return refuse(crate::seal::PREVIOUS_KEY_VAR, why),
+            Ok(p) if constant_time_eq(&p, &current) => {
+                return refuse(
+                    crate::seal::PREVIOUS_KEY_VAR,
+                    "is the same key as CREDENTIALS_KEY (set it to the key being replaced, or delete it)",
+                )
+            }
+            Ok(_) => {}
         }
-        Some(k) if crate::seal::parse_key(Some(k)).is_none() => {
-            return refuse(
-                crate::seal::KEY_VAR,
-                "is not 32 bytes of hex (64 characters)",
-            )
-        }
-        Some(_) => {}
     }
     match capability_secret {
         None => refuse("MEDIA_CAPABILITY_SECRET", "is not set"),
@@ -89,12 +102,31 @@ pub fn refusal(
     }
 }
 
+/// The key a `CREDENTIALS_KEY`-like value holds, or why production must not use it.
+fn key_problem(value: Option<&str>) -> Result<[u8; 32], &'static str> {
+    match value {
+        None => Err("is not set"),
+        Some(k) if constant_time_eq(k.trim().as_bytes(), DEV_CREDENTIALS_KEY.as_bytes()) => {
+            Err("holds the development value from wrangler.toml")
+        }
+        Some(k) => crate::seal::parse_key(Some(k)).ok_or("is not 32 bytes of hex (64 characters)"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const GOOD_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
     const GOOD_SECRET: &str = "a-production-secret-of-32-bytes!";
+    const OTHER_KEY: &str = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
+
+    fn key(current: Option<&str>) -> Keys<'_> {
+        Keys {
+            current,
+            previous: None,
+        }
+    }
 
     #[test]
     fn the_development_values_are_the_ones_wrangler_toml_ships() {
@@ -116,7 +148,7 @@ mod tests {
         let prod = Some("production");
         assert!(refusal(
             Some(" Production "),
-            Some(DEV_CREDENTIALS_KEY),
+            key(Some(DEV_CREDENTIALS_KEY)),
             Some(GOOD_SECRET)
         )
         .is_some());
@@ -132,7 +164,8 @@ mod tests {
             (prod, Some(GOOD_KEY), Some("")),
         ];
         for (i, &(env, key, secret)) in cases.iter().enumerate() {
-            let why = refusal(env, key, secret).unwrap_or_else(|| panic!("case {i} served"));
+            let why =
+                refusal(env, self::key(key), secret).unwrap_or_else(|| panic!("case {i} served"));
             let named = if i < 4 {
                 "CREDENTIALS_KEY"
             } else {
@@ -149,23 +182,71 @@ mod tests {
     #[test]
     fn production_with_real_secrets_and_other_environments_serve() {
         assert_eq!(
-            refusal(Some("production"), Some(GOOD_KEY), Some(GOOD_SECRET)),
+            refusal(Some("production"), key(Some(GOOD_KEY)), Some(GOOD_SECRET)),
             None
         );
         assert_eq!(
             refusal(
                 Some("production"),
-                Some(&format!(" {GOOD_KEY}\n")),
+                key(Some(&format!(" {GOOD_KEY}\n"))),
                 Some(&"s".repeat(32))
             ),
             None
         );
         for env in [None, Some("development"), Some("test"), Some("prod")] {
             assert_eq!(
-                refusal(env, Some(DEV_CREDENTIALS_KEY), Some("short")),
+                refusal(
+                    env,
+                    Keys {
+                        current: Some(DEV_CREDENTIALS_KEY),
+                        previous: Some(DEV_CREDENTIALS_KEY)
+                    },
+                    Some("short")
+                ),
                 None,
                 "{env:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_previous_key_is_held_to_the_same_rules_and_must_differ() {
+        let prod = Some("production");
+        let with = |previous: &'static str| Keys {
+            current: Some(GOOD_KEY),
+            previous: Some(previous),
+        };
+        let refused: &[(&str, &str)] = &[
+            (DEV_CREDENTIALS_KEY, "development value"),
+            (&GOOD_KEY[..62], "64 characters"),
+            ("not hex at all", "64 characters"),
+            (GOOD_KEY, "same key"),
+            // Spelled otherwise, still the same key.
+            (
+                "00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF",
+                "same key",
+            ),
+        ];
+        for (previous, why) in refused {
+            let said = refusal(prod, with(previous), Some(GOOD_SECRET))
+                .unwrap_or_else(|| panic!("{previous} served"));
+            assert!(said.contains("CREDENTIALS_KEY_PREVIOUS"), "{said}");
+            assert!(said.contains(why), "{said}");
+            assert!(!said.contains(previous), "logs a secret: {said}");
+        }
+        for fine in [OTHER_KEY, "", "  "] {
+            assert_eq!(
+                refusal(prod, with(fine), Some(GOOD_SECRET)),
+                None,
+                "{fine:?}"
+            );
+        }
+        // The current key's problems come first.
+        let both_bad = Keys {
+            current: Some(DEV_CREDENTIALS_KEY),
+            previous: Some("short"),
+        };
+        let said = refusal(prod, both_bad, Some(GOOD_SECRET)).unwrap();
+        assert!(said.starts_with("deployment: CREDENTIALS_KEY "), "{said}");
     }
 }

@@ -16,6 +16,7 @@ pub mod net;
 pub mod openapi;
 pub mod publish;
 pub mod ratelimit;
+pub mod reseal_sweep;
 pub mod scope;
 pub mod seal;
 pub mod store;
@@ -94,4 +95,5 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let at = crate::domain::time::Timestamp::from_millis(event.schedule() as i64);
     cleanup::sweep(&env, at).await;
     idempotency_sweep::sweep(&env).await;
+    reseal_sweep::sweep(&env).await;
 }

@@ -1,18 +1,26 @@
-//! Sealing social-account credentials at rest: AES-256-GCM through Web Crypto, with the key
-//! from the `CREDENTIALS_KEY` secret (64 hex characters), a random 96-bit nonce per value,
-//! and the account id as additional data, so a sealed value cannot be moved to another row.
-//! Stored as `v1:<nonce hex>:<ciphertext+tag hex>`. Webhook signing secrets are sealed the same
-//! way (the endpoint id as additional data). Nothing in the API ever unseals: the credentials
-//! are for the publisher and the secrets for the webhook consumer (`open`), and neither is ever
-//! returned.
+//! Sealing secrets at rest: AES-256-GCM through Web Crypto, with the key from the
+//! `CREDENTIALS_KEY` secret (64 hex characters), a random 96-bit nonce per value, and the row's
+//! id as additional data, so a sealed value cannot be moved to another row. Sealed: social-account
+//! credentials (the account id as additional data), the publisher's platform sessions
+//! (`<account id>:session`), webhook signing secrets (the endpoint id). Stored as
+//! `v2:<key id>:<nonce hex>:<ciphertext+tag hex>` (src/domain/sealed.rs). Nothing in the API
+//! ever unseals: the credentials are for the publisher and the secrets for the webhook consumer
+//! (`open`), and neither is ever returned.
+//!
+//! Rotation: `CREDENTIALS_KEY_PREVIOUS` (optional) holds the key before the current one. Sealing
+//! always uses the current key; opening uses the key the value names (for `v1` values, from
+//! before key ids, the current key, then the previous one). The re-seal sweep
+//! (src/reseal_sweep.rs) rewrites what the previous key sealed, so that it can then be deleted.
 
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
+use crate::domain::sealed::{keys_to_try, KeyId, Sealed, Slot};
 use crate::http::error::ApiError;
 
 pub const KEY_VAR: &str = "CREDENTIALS_KEY";
+pub const PREVIOUS_KEY_VAR: &str = "CREDENTIALS_KEY_PREVIOUS";
 
 fn internal(step: &'static str) -> impl Fn(JsValue) -> ApiError {
     move |e| ApiError::Internal(format!("{step}: {e:?}"))
@@ -28,6 +36,71 @@ pub fn parse_key(hex_key: Option<&str>) -> Option<[u8; 32]> {
 pub fn key_from(value: Option<&str>) -> Result<[u8; 32], ApiError> {
     parse_key(value)
         .ok_or_else(|| ApiError::Internal(format!("{KEY_VAR} is not set to 64 hex characters")))
+}
+
+/// A key and its id.
+#[derive(Clone, Copy)]
+pub struct Key {
+    bytes: [u8; 32],
+    id: KeyId,
+}
+
+impl Key {
+    pub fn new(bytes: [u8; 32]) -> Self {
+        Key {
+            bytes,
+            id: KeyId::of(&bytes),
+        }
+    }
+
+    pub fn id(&self) -> KeyId {
+        self.id
+    }
+}
+
+/// The deployment's keys: the current one seals; it and the previous one (during a rotation)
+/// open.
+#[derive(Clone, Copy)]
+pub struct Keyring {
+    current: Key,
+    previous: Option<Key>,
+}
+
+impl Keyring {
+    /// From the variables' values: the current key must be 64 hex characters; the previous one,
+    /// if set (and not blank), too. `Internal` names the variable that is wrong.
+    pub fn from_vars(current: Option<&str>, previous: Option<&str>) -> Result<Self, ApiError> {
+        let current = Key::new(key_from(current)?);
+        let previous = match previous.filter(|p| !p.trim().is_empty()) {
+            None => None,
+            Some(p) => Some(Key::new(parse_key(Some(p)).ok_or_else(|| {
+                ApiError::Internal(format!(
+                    "{PREVIOUS_KEY_VAR} is not set to 64 hex characters"
+                ))
+            })?)),
+        };
+        Ok(Keyring { current, previous })
+    }
+
+    pub fn from_env(env: &worker::Env) -> Result<Self, ApiError> {
+        let var = |name: &str| env.var(name).ok().map(|v| v.to_string());
+        Self::from_vars(var(KEY_VAR).as_deref(), var(PREVIOUS_KEY_VAR).as_deref())
+    }
+
+    pub fn current(&self) -> KeyId {
+        self.current.id
+    }
+
+    pub fn previous(&self) -> Option<KeyId> {
+        self.previous.map(|k| k.id)
+    }
+
+    fn slot(&self, slot: Slot) -> Option<&Key> {
+        match slot {
+            Slot::Current => Some(&self.current),
+            Slot::Previous => self.previous.as_ref(),
+        }
+    }
 }
 
 fn subtle() -> Result<web_sys::SubtleCrypto, ApiError> {
@@ -70,79 +143,78 @@ fn params(nonce: &[u8], additional_data: &[u8]) -> Result<Object, ApiError> {
     Ok(params)
 }
 
+/// Seals under the current key.
 pub async fn seal(
-    key: &[u8; 32],
+    keys: &Keyring,
     plaintext: &[u8],
     additional_data: &str,
 ) -> Result<String, ApiError> {
     let mut nonce = [0u8; 12];
     getrandom::fill(&mut nonce).map_err(|e| ApiError::Internal(format!("nonce: {e}")))?;
-    seal_with_nonce(key, &nonce, plaintext, additional_data.as_bytes()).await
+    seal_with_nonce(&keys.current, &nonce, plaintext, additional_data.as_bytes()).await
 }
 
-/// [`seal`] with a given nonce: the deterministic core, for known-answer tests. A nonce must
-/// never be used twice with one key.
+/// [`seal`] with a given key and nonce: the deterministic core, for known-answer tests. A nonce
+/// must never be used twice with one key.
 pub(crate) async fn seal_with_nonce(
-    key: &[u8; 32],
+    key: &Key,
     nonce: &[u8; 12],
     plaintext: &[u8],
     additional_data: &[u8],
 ) -> Result<String, ApiError> {
     let subtle = subtle()?;
-    let key = import(&subtle, key, "encrypt").await?;
+    let crypto_key = import(&subtle, &key.bytes, "encrypt").await?;
     let params = params(nonce, additional_data)?;
     let sealed = subtle
-        .encrypt_with_object_and_u8_array(&params, &key, plaintext)
+        .encrypt_with_object_and_u8_array(&params, &crypto_key, plaintext)
         .map_err(internal("aes encrypt"))?;
     let sealed = JsFuture::from(sealed)
         .await
         .map_err(internal("aes encrypt"))?;
-    Ok(format!(
-        "v1:{}:{}",
-        hex::encode(nonce),
-        hex::encode(Uint8Array::new(&sealed).to_vec())
+    Ok(Sealed::format(
+        key.id,
+        nonce,
+        &Uint8Array::new(&sealed).to_vec(),
     ))
 }
 
 /// Why a sealed value could not be opened.
 #[derive(Debug, PartialEq, Eq)]
 pub enum OpenError {
-    /// Not `v1:<24 hex>:<hex>`.
+    /// Neither `v2:<16 hex>:<24 hex>:<hex>` nor `v1:<24 hex>:<hex>`.
     Malformed,
+    /// Sealed by a key this deployment no longer has (neither the current nor the previous).
+    UnknownKey,
     /// The tag did not verify: another key, another row's value, or altered bytes.
     Rejected,
 }
 
-/// The nonce and ciphertext of a sealed value, if it is well formed.
-pub fn split_sealed(sealed: &str) -> Option<([u8; 12], Vec<u8>)> {
-    let rest = sealed.strip_prefix("v1:")?;
-    let (nonce, ct) = rest.split_once(':')?;
-    let nonce: [u8; 12] = hex::decode(nonce).ok()?.try_into().ok()?;
-    let ct = hex::decode(ct).ok()?;
-    // AES-GCM's tag alone is 16 bytes.
-    (ct.len() >= 16).then_some((nonce, ct))
-}
-
-/// Opens what `seal` sealed with the same key and additional data.
+/// Opens what `seal` sealed with the same additional data, under whichever of the keys sealed it.
 pub async fn open(
-    key: &[u8; 32],
+    keys: &Keyring,
     sealed: &str,
     additional_data: &str,
 ) -> Result<Result<Vec<u8>, OpenError>, ApiError> {
-    let Some((nonce, ct)) = split_sealed(sealed) else {
+    let Some(parsed) = Sealed::parse(sealed) else {
         return Ok(Err(OpenError::Malformed));
     };
-    let subtle = subtle()?;
-    let key = import(&subtle, key, "decrypt").await?;
-    let params = params(&nonce, additional_data.as_bytes())?;
-    let opened = subtle
-        .decrypt_with_object_and_u8_array(&params, &key, &ct)
-        .map_err(internal("aes decrypt"))?;
-    match JsFuture::from(opened).await {
-        Ok(plain) => Ok(Ok(Uint8Array::new(&plain).to_vec())),
-        // Web Crypto rejects with OperationError when the tag does not verify.
-        Err(_) => Ok(Err(OpenError::Rejected)),
+    let slots = keys_to_try(parsed.sealed_by, keys.current(), keys.previous());
+    if slots.is_empty() {
+        return Ok(Err(OpenError::UnknownKey));
     }
+    let subtle = subtle()?;
+    let params = params(&parsed.nonce, additional_data.as_bytes())?;
+    for key in slots.into_iter().filter_map(|s| keys.slot(s)) {
+        let crypto_key = import(&subtle, &key.bytes, "decrypt").await?;
+        let opened = subtle
+            .decrypt_with_object_and_u8_array(&params, &crypto_key, &parsed.ciphertext)
+            .map_err(internal("aes decrypt"))?;
+        // Web Crypto rejects with OperationError when the tag does not verify.
+        if let Ok(plain) = JsFuture::from(opened).await {
+            return Ok(Ok(Uint8Array::new(&plain).to_vec()));
+        }
+    }
+    Ok(Err(OpenError::Rejected))
 }
 
 #[cfg(test)]
@@ -160,21 +232,21 @@ mod tests {
     }
 
     #[test]
-    fn sealed_values_split_only_when_well_formed() {
-        let good = format!("v1:{}:{}", "00".repeat(12), "ab".repeat(20));
-        let (nonce, ct) = split_sealed(&good).unwrap();
-        assert_eq!(nonce, [0; 12]);
-        assert_eq!(ct.len(), 20);
-        for bad in [
-            "",
-            "v2:000000000000000000000000:abababababababababababababababab",
-            "v1:00:abababababababababababababababab",
-            "v1:000000000000000000000000:abab",
-            "v1:000000000000000000000000",
-            "v1:zz0000000000000000000000:abababababababababababababababab",
-            "v1:000000000000000000000000:é",
-        ] {
-            assert!(split_sealed(bad).is_none(), "{bad}");
+    fn the_previous_key_is_optional_but_must_be_a_key_when_set() {
+        let a = "ab".repeat(32);
+        let b = "cd".repeat(32);
+        let ring = Keyring::from_vars(Some(&b), Some(&a)).unwrap();
+        assert_eq!(ring.current(), KeyId::of(&[0xcd; 32]));
+        assert_eq!(ring.previous(), Some(KeyId::of(&[0xab; 32])));
+        for blank in [None, Some(""), Some("  \n")] {
+            assert_eq!(
+                Keyring::from_vars(Some(&b), blank).unwrap().previous(),
+                None
+            );
         }
+        let bad = Keyring::from_vars(Some(&b), Some("short")).err().unwrap();
+        assert!(matches!(&bad, ApiError::Internal(m) if m.contains(PREVIOUS_KEY_VAR)));
+        let bad = Keyring::from_vars(None, Some(&a)).err().unwrap();
+        assert!(matches!(&bad, ApiError::Internal(m) if m.starts_with(KEY_VAR)));
     }
 }

@@ -10,6 +10,7 @@ use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::wasm_bindgen_test;
 
 use crate::auth::password;
+use crate::domain::sealed::KeyId;
 use crate::domain::text::Password;
 use crate::domain::time::{self, Timestamp};
 use crate::seal;
@@ -114,29 +115,31 @@ async fn sealing_matches_the_gcm_spec_and_node() {
         .unwrap();
     let plaintext = hex::decode("d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39").unwrap();
     let aad = hex::decode("feedfacedeadbeeffeedfacedeadbeefabaddad2").unwrap();
-    let sealed = seal::seal_with_nonce(&key, &nonce, &plaintext, &aad)
+    let sealed = seal::seal_with_nonce(&seal::Key::new(key), &nonce, &plaintext, &aad)
         .await
         .unwrap();
-    assert_eq!(sealed, "v1:cafebabefacedbaddecaf888:522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f66276fc6ece0f4e1768cddf8853bb2d551b");
+    let id = KeyId::of(&key).to_hex();
+    assert_eq!(sealed, format!("v2:{id}:cafebabefacedbaddecaf888:522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f66276fc6ece0f4e1768cddf8853bb2d551b"));
     let key = [0x0f; 32];
     let nonce: [u8; 12] = core::array::from_fn(|i| i as u8);
     let sealed = seal::seal_with_nonce(
-        &key,
+        &seal::Key::new(key),
         &nonce,
         br#"{"accessToken":"tok"}"#,
         b"soc_0123456789abcdef0123456789abcdef",
     )
     .await
     .unwrap();
-    assert_eq!(sealed, "v1:000102030405060708090a0b:c4fdb0b4ab04cdb89a87ce6a41ae24b893e96cec43f65f1a3dc591391697078a8fa613cb9b");
+    let id = KeyId::of(&key).to_hex();
+    assert_eq!(sealed, format!("v2:{id}:000102030405060708090a0b:c4fdb0b4ab04cdb89a87ce6a41ae24b893e96cec43f65f1a3dc591391697078a8fa613cb9b"));
 }
 
 /// Opens a sealed value with Web Crypto, as the publisher will.
 async fn unseal(key: &[u8; 32], sealed: &str, aad: &str) -> Result<Vec<u8>, JsValue> {
     let parts: Vec<&str> = sealed.split(':').collect();
     let (nonce, data) = (
-        hex::decode(parts[1]).unwrap(),
         hex::decode(parts[2]).unwrap(),
+        hex::decode(parts[3]).unwrap(),
     );
     let usages = Array::of1(&"decrypt".into());
     let k = JsFuture::from(subtle().import_key_with_str(
@@ -164,10 +167,12 @@ async fn unseal(key: &[u8; 32], sealed: &str, aad: &str) -> Result<Vec<u8>, JsVa
 async fn a_sealed_value_opens_only_with_its_key_and_account() {
     let key = [7u8; 32];
     let account = "soc_aaaaaaaaaaaaaaaabbbbbbbbbbbbbbbb";
-    let a = seal::seal(&key, b"secret", account).await.unwrap();
-    let b = seal::seal(&key, b"secret", account).await.unwrap();
+    let ring = keyring(&key, None);
+    let a = seal::seal(&ring, b"secret", account).await.unwrap();
+    let b = seal::seal(&ring, b"secret", account).await.unwrap();
     assert_ne!(a, b, "a fresh nonce per value");
-    assert!(a.starts_with("v1:") && a.split(':').nth(1).unwrap().len() == 24);
+    assert!(a.starts_with(&format!("v2:{}:", KeyId::of(&key).to_hex())));
+    assert_eq!(a.split(':').nth(2).unwrap().len(), 24);
     assert_eq!(unseal(&key, &a, account).await.unwrap(), b"secret");
     assert!(
         unseal(&key, &a, "soc_cccccccccccccccccccccccccccccccc")
@@ -178,6 +183,65 @@ async fn a_sealed_value_opens_only_with_its_key_and_account() {
     assert!(
         unseal(&[8u8; 32], &a, account).await.is_err(),
         "bound to its key"
+    );
+}
+
+fn keyring(current: &[u8; 32], previous: Option<&[u8; 32]>) -> seal::Keyring {
+    seal::Keyring::from_vars(
+        Some(&hex::encode(current)),
+        previous.map(hex::encode).as_deref(),
+    )
+    .unwrap()
+}
+
+/// A key rotation: what the previous key sealed still opens (by the key it names, or for `v1`
+/// values by trying), new values are sealed by the current key alone, and a key the deployment
+/// no longer has opens nothing.
+#[wasm_bindgen_test]
+async fn values_open_under_the_key_they_name_during_a_rotation() {
+    let (a, b, c) = ([0xa1u8; 32], [0xb2u8; 32], [0xc3u8; 32]);
+    let aad = "soc_aaaaaaaaaaaaaaaabbbbbbbbbbbbbbbb";
+    let old = seal::seal(&keyring(&a, None), b"under a", aad)
+        .await
+        .unwrap();
+    let rotating = keyring(&b, Some(&a));
+    assert_eq!(
+        seal::open(&rotating, &old, aad).await.unwrap().unwrap(),
+        b"under a"
+    );
+    let new = seal::seal(&rotating, b"under b", aad).await.unwrap();
+    assert!(new.starts_with(&format!("v2:{}:", KeyId::of(&b).to_hex())));
+    assert_eq!(unseal(&b, &new, aad).await.unwrap(), b"under b");
+    let done = keyring(&b, None);
+    assert_eq!(
+        seal::open(&done, &new, aad).await.unwrap().unwrap(),
+        b"under b"
+    );
+    assert_eq!(
+        seal::open(&done, &old, aad).await.unwrap(),
+        Err(seal::OpenError::UnknownKey)
+    );
+    assert_eq!(
+        seal::open(&keyring(&c, Some(&b)), &old, aad).await.unwrap(),
+        Err(seal::OpenError::UnknownKey)
+    );
+    assert_eq!(
+        seal::open(&rotating, &old, "soc_other").await.unwrap(),
+        Err(seal::OpenError::Rejected)
+    );
+    // A `v1` value (no key id), sealed by the previous key: found by trying both.
+    let v1 = format!("v1:{}", old.splitn(3, ':').nth(2).unwrap());
+    assert_eq!(
+        seal::open(&rotating, &v1, aad).await.unwrap().unwrap(),
+        b"under a"
+    );
+    assert_eq!(
+        seal::open(&done, &v1, aad).await.unwrap(),
+        Err(seal::OpenError::Rejected)
+    );
+    assert_eq!(
+        seal::open(&done, "v1:00:00", aad).await.unwrap(),
+        Err(seal::OpenError::Malformed)
     );
 }
 

@@ -1,8 +1,10 @@
 // The worker's cryptography checked against an independent implementation (Node's crypto), not
 // against the worker's own code: what it stores and hands out must be exactly what the
 // documented construction gives when someone else computes it.
-//   - social-account credentials: AES-256-GCM, `v1:<nonce hex>:<ciphertext+tag hex>`, the key
-//     from CREDENTIALS_KEY (set here, so the test knows it), the account id as additional data;
+//   - social-account credentials: AES-256-GCM, `v2:<key id>:<nonce hex>:<ciphertext+tag hex>`,
+//     the key from CREDENTIALS_KEY (set here, so the test knows it), the key id 8 bytes of
+//     SHA-256 over a fixed context and the key, the account id as additional data (rotation:
+//     tests/key_rotation.test.mjs);
 //   - password hashes: `pbkdf2_sha256$<iterations>$<salt hex>$<hash hex>`, PBKDF2-HMAC-SHA256;
 //   - session and API-key hashes at rest (D1 and the KV cache key): SHA-256 of the token;
 //   - media capability tokens: HMAC-SHA256 over a fixed context and the payload, minted here by
@@ -25,16 +27,21 @@ after(() => app.dispose());
 const sha256 = (s) => crypto.createHash("sha256").update(s, "utf8").digest("hex");
 const row = (sql, ...args) => app.db.prepare(sql).bind(...args).first();
 
+/** The id a sealed value gives its key: the first 8 bytes of SHA-256 over a context and the key. */
+const keyId = (keyHex) =>
+  crypto.createHash("sha256").update(Buffer.concat([Buffer.from("postbridge seal key id v1\n"), Buffer.from(keyHex, "hex")])).digest("hex").slice(0, 16);
+
 /** Opens a sealed value with Node's AES-256-GCM; throws if the tag does not verify. */
-function unseal(sealed, additionalData, keyHex = CREDENTIALS_KEY) {
-  const m = /^v1:([0-9a-f]{24}):([0-9a-f]{34,})$/.exec(sealed);
-  assert.ok(m, `not a v1 sealed value: ${sealed}`);
-  const nonce = Buffer.from(m[1], "hex");
-  const body = Buffer.from(m[2], "hex");
+function unseal(sealed, additionalData, keyHex = CREDENTIALS_KEY, { checkKeyId = true } = {}) {
+  const m = /^v2:([0-9a-f]{16}):([0-9a-f]{24}):([0-9a-f]{34,})$/.exec(sealed);
+  assert.ok(m, `not a v2 sealed value: ${sealed}`);
+  if (checkKeyId) assert.equal(m[1], keyId(keyHex), "the value names another key");
+  const nonce = Buffer.from(m[2], "hex");
+  const body = Buffer.from(m[3], "hex");
   const decipher = crypto.createDecipheriv("aes-256-gcm", Buffer.from(keyHex, "hex"), nonce);
   decipher.setAAD(Buffer.from(additionalData, "utf8"));
   decipher.setAuthTag(body.subarray(body.length - 16));
-  return { nonce: m[1], plaintext: Buffer.concat([decipher.update(body.subarray(0, body.length - 16)), decipher.final()]).toString("utf8") };
+  return { nonce: m[2], plaintext: Buffer.concat([decipher.update(body.subarray(0, body.length - 16)), decipher.final()]).toString("utf8") };
 }
 
 describe("social-account credentials: AES-256-GCM, checked with Node's decipher", () => {
@@ -58,7 +65,9 @@ describe("social-account credentials: AES-256-GCM, checked with Node's decipher"
     const stored = (await row("SELECT credentials FROM social_accounts WHERE id = ?", a.body.id)).credentials;
     assert.equal(JSON.parse(unseal(stored, a.body.id).plaintext).accessToken, credentials.accessToken);
     assert.throws(() => unseal(stored, b.body.id), /unable to authenticate|auth/i);
-    assert.throws(() => unseal(stored, a.body.id, crypto.randomBytes(32).toString("hex")), /unable to authenticate|auth/i);
+    const other = crypto.randomBytes(32).toString("hex");
+    assert.throws(() => unseal(stored, a.body.id, other), /names another key/);
+    assert.throws(() => unseal(stored, a.body.id, other, { checkKeyId: false }), /unable to authenticate|auth/i);
     const last = stored.at(-1);
     const flipped = stored.slice(0, -1) + (last === "0" ? "1" : "0");
     assert.throws(() => unseal(flipped, a.body.id), /unable to authenticate|auth/i);

@@ -137,4 +137,28 @@ describe("make deploy (scripts/deploy.mjs deploy) against a recording wrangler",
     assert.equal(r.calls[0].input, GOOD_KEY, "the secret goes through stdin, never argv");
     assert.ok(!JSON.stringify(r.calls.map((c) => c.args)).includes(GOOD_KEY));
   });
+
+  test("a CREDENTIALS_KEY rotation sets the new key and the previous one in one `secret bulk`", () => {
+    const previous = "b2".repeat(32);
+    const r = run({ config: filled(), env: { CREDENTIALS_KEY: GOOD_KEY, CREDENTIALS_KEY_PREVIOUS: previous } });
+    assert.equal(r.status, 0, r.out);
+    assert.equal(r.calls[0].args.filter((a) => !a.startsWith("/")).join(" "), "secret bulk --config --env production");
+    assert.deepEqual(JSON.parse(r.calls[0].input), { CREDENTIALS_KEY: GOOD_KEY, CREDENTIALS_KEY_PREVIOUS: previous });
+    assert.ok(!JSON.stringify(r.calls.map((c) => c.args)).includes(previous));
+    assert.equal(r.calls.at(-1).args[0], "deploy");
+  });
+
+  test("refuses a previous key equal to the key, or the development key, or not a key, before setting anything", () => {
+    const c = filled();
+    for (const [previous, why] of [
+      [GOOD_KEY.toUpperCase(), /same key as CREDENTIALS_KEY/],
+      [c.vars.CREDENTIALS_KEY, /development CREDENTIALS_KEY/],
+      ["abc", /CREDENTIALS_KEY_PREVIOUS must be 64 hex/],
+    ]) {
+      const r = run({ config: c, env: { CREDENTIALS_KEY: GOOD_KEY, CREDENTIALS_KEY_PREVIOUS: previous } });
+      assert.equal(r.status, 1, r.out);
+      assert.match(r.out, why);
+      assert.deepEqual(r.calls, []);
+    }
+  });
 });

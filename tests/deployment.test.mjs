@@ -1,6 +1,7 @@
 // A production deployment refuses to serve with development or weak secrets (issue 11, item 7):
 // with ENVIRONMENT=production, CREDENTIALS_KEY or MEDIA_CAPABILITY_SECRET at the value
-// wrangler.toml ships, missing, or under 32 bytes, every request is the 500 envelope and its log
+// wrangler.toml ships, missing, or under 32 bytes (or CREDENTIALS_KEY_PREVIOUS, when set, at the
+// development key or equal to the key), every request is the 500 envelope and its log
 // line names the variable (never its value). Each case is its own worker, with those bindings.
 import { test, after, describe } from "node:test";
 import assert from "node:assert/strict";
@@ -38,6 +39,8 @@ describe("ENVIRONMENT=production with unfit secrets", () => {
   const cases = [
     ["CREDENTIALS_KEY at its development value", { CREDENTIALS_KEY: DEV_KEY }, "CREDENTIALS_KEY"],
     ["CREDENTIALS_KEY shorter than 32 bytes", { CREDENTIALS_KEY: "a1".repeat(31) }, "CREDENTIALS_KEY"],
+    ["CREDENTIALS_KEY_PREVIOUS at the development key", { CREDENTIALS_KEY_PREVIOUS: DEV_KEY }, "CREDENTIALS_KEY_PREVIOUS"],
+    ["CREDENTIALS_KEY_PREVIOUS the same key as CREDENTIALS_KEY", { CREDENTIALS_KEY_PREVIOUS: GOOD_KEY.toUpperCase() }, "CREDENTIALS_KEY_PREVIOUS"],
     ["MEDIA_CAPABILITY_SECRET at its development value", { MEDIA_CAPABILITY_SECRET: DEV_SECRET }, "MEDIA_CAPABILITY_SECRET"],
     ["MEDIA_CAPABILITY_SECRET shorter than 32 bytes", { MEDIA_CAPABILITY_SECRET: GOOD_SECRET.slice(0, 31) }, "MEDIA_CAPABILITY_SECRET"],
   ];
@@ -59,7 +62,8 @@ describe("ENVIRONMENT=production with unfit secrets", () => {
   }
 
   test("real secrets serve; development values outside production serve too", async () => {
-    const prod = await production({});
+    // A rotation under way: the previous key is another real key.
+    const prod = await production({ CREDENTIALS_KEY_PREVIOUS: "b2".repeat(32) });
     assert.equal((await prod.get("/health")).status, 200);
     const user = await prod.signup();
     assert.ok(user.token.startsWith("pb_sess_"));

@@ -117,8 +117,8 @@ export { migrationStatements } from "../scripts/worker.mjs";
 export async function startWorker(extra = {}) {
   const meter = extra.meter ?? true;
   const listen = extra.serve === true ? { host: "127.0.0.1", port: 0 } : (extra.serve ?? {});
-  const mf = new Miniflare({
-    ...miniflareOptions({ bindings: extra.bindings ?? {}, worker: extra.worker ?? {}, meter, isolates: extra.isolates ?? 1, ...listen }),
+  const options = (bindings) => ({
+    ...miniflareOptions({ bindings, worker: extra.worker ?? {}, meter, isolates: extra.isolates ?? 1, ...listen }),
     handleRuntimeStdio(stdout, stderr) {
       for (const stream of [stdout, stderr]) {
         stream.setEncoding("utf8");
@@ -129,8 +129,11 @@ export async function startWorker(extra = {}) {
       }
     },
   });
+  const mf = new Miniflare(options(extra.bindings ?? {}));
   const app = new App(mf, await migrate(mf));
   app.metered = meter;
+  /** Restarts the worker with these bindings instead, over the same storage (a secret changed). */
+  app.restart = (bindings) => mf.setOptions(options(bindings));
   if (extra.serve) {
     app.url = await mf.ready;
     app.origin = new URL(app.url).origin;

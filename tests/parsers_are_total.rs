@@ -615,7 +615,8 @@ proptest! {
     fn keys_seals_and_boundaries_are_total(s in hostile_or(any_id()), ms in instant()) {
         let _ = tid::micros(&s);
         prop_assert!(tid::is_valid(&tid::derive(&s, ms)));
-        let _ = postbridge::seal::split_sealed(&s);
+        let _ = postbridge::domain::sealed::Sealed::parse(&s);
+        let _ = postbridge::domain::sealed::sql_sealed_by(&s);
         let part = multipart::Part { name: "file", file: Some((&s, "image/png")), body: s.as_bytes() };
         if let Ok(body) = multipart::build(&s, &[part]) {
             prop_assert!(body.ends_with(b"--\r\n"));

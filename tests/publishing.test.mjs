@@ -627,7 +627,7 @@ describe("account health", () => {
         const post = await createPost(b, [reg.body], { scheduledFor: inMs(1_200) });
         assert.equal((await settled(b, post)).status, "PUBLISHED");
         const now = await sealed();
-        assert.match(now, /^v1:[0-9a-f]{24}:[0-9a-f]+$/);
+        assert.match(now, /^v2:[0-9a-f]{16}:[0-9a-f]{24}:[0-9a-f]+$/);
         assert.ok(!now.includes(acct.did), "the session is sealed");
         if (i > 0) assert.notEqual(now, previous, "the refreshed session is kept");
         previous = now;

@@ -122,7 +122,7 @@ describe("POST /social-accounts", () => {
     assert.equal(res.body.credentials, undefined);
 
     const row = await accountRow(res.body.id);
-    assert.match(row.credentials, /^v1:[0-9a-f]{24}:[0-9a-f]+$/);
+    assert.match(row.credentials, /^v2:[0-9a-f]{16}:[0-9a-f]{24}:[0-9a-f]+$/);
     assert.ok(!row.credentials.includes(secret));
     assert.ok(!row.credentials.includes(JSON.stringify(credentials)));
     assert.ok(!row.credentials.includes(Buffer.from(secret).toString("hex")));
@@ -485,7 +485,7 @@ describe("DELETE /social-accounts/{id}", () => {
     const p = await app.personas();
     const { credentials } = secretCredentials();
     const a = await connect(p.session, p.ws1.id, "X", { credentials });
-    assert.ok((await accountRow(a.id)).credentials.startsWith("v1:"));
+    assert.ok((await accountRow(a.id)).credentials.startsWith("v2:"));
     const res = await app.delete(`/social-accounts/${a.id}`, { token: p.fullKey });
     assert.equal(res.status, 204, res.text);
     assert.equal(res.text, "");

@@ -178,7 +178,7 @@ describe("managing endpoints", () => {
     assert.ok(!list.text.includes("whsec_"));
     // At rest the secret is sealed, not written as given.
     const row = await app.db.prepare("SELECT secret FROM webhook_endpoints WHERE id = ?").bind(hook.id).first();
-    assert.match(row.secret, /^v1:[0-9a-f]{24}:[0-9a-f]+$/);
+    assert.match(row.secret, /^v2:[0-9a-f]{16}:[0-9a-f]{24}:[0-9a-f]+$/);
     assert.ok(!row.secret.includes(hook.secret.slice(6)));
   });
 
@@ -616,7 +616,9 @@ describe("events from the outbox", () => {
 describe("production", () => {
   let prod;
   before(async () => {
-    prod = await startWorker({ bindings: { ENVIRONMENT: "production", OUTBOUND_ALLOW_LOOPBACK: "1", WEBHOOK_RETRY_SPEEDUP: "1000" } });
+    // Production refuses to serve with the development secrets (src/deployment.rs): real-looking ones.
+    const secrets = { CREDENTIALS_KEY: "b2".repeat(32), MEDIA_CAPABILITY_SECRET: "a-production-capability-secret-of-32-bytes" };
+    prod = await startWorker({ bindings: { ENVIRONMENT: "production", ...secrets, OUTBOUND_ALLOW_LOOPBACK: "1", WEBHOOK_RETRY_SPEEDUP: "1000" } });
   });
   after(() => prod.dispose());
 

@@ -86,10 +86,8 @@ async fn prepare(
 }
 
 async fn seal_for(ctx: &Ctx, id: &SocialAccountId, json: &str) -> Result<String, ApiError> {
-    let key = seal::parse_key(ctx.var(seal::KEY_VAR).as_deref()).ok_or_else(|| {
-        ApiError::Internal(format!("{} is not set to 64 hex characters", seal::KEY_VAR))
-    })?;
-    seal::seal(&key, json.as_bytes(), id.as_str()).await
+    let keys = seal::Keyring::from_env(&ctx.env)?;
+    seal::seal(&keys, json.as_bytes(), id.as_str()).await
 }
 
 pub async fn create_social_account(

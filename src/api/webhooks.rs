@@ -53,9 +53,9 @@ fn subscriptions(list: Vec<EventType>) -> Result<String, ApiError> {
 /// A new secret, sealed for the endpoint `id` (its id is the additional data: the sealed value
 /// cannot be moved to another endpoint).
 async fn new_secret(ctx: &Ctx, id: &WebhookId) -> Result<(String, String), ApiError> {
-    let key = seal::key_from(ctx.var(seal::KEY_VAR).as_deref())?;
+    let keys = seal::Keyring::from_env(&ctx.env)?;
     let secret = SigningKey::generate().to_secret();
-    let sealed = seal::seal(&key, secret.as_bytes(), id.as_str()).await?;
+    let sealed = seal::seal(&keys, secret.as_bytes(), id.as_str()).await?;
     Ok((secret, sealed))
 }
 

@@ -13,6 +13,7 @@ pub mod platform;
 pub mod post_state;
 pub mod publish;
 pub mod roles;
+pub mod sealed;
 pub mod sigv4;
 pub mod slug;
 pub mod text;

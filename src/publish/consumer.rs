@@ -126,12 +126,26 @@ fn now() -> String {
     Timestamp::from_millis(crate::ctx::now_ms() as i64).to_rfc3339()
 }
 
+/// The keys, or `None` when `CREDENTIALS_KEY` is unset (then nothing is opened: posts fail as
+/// needing re-authorisation, as before). A malformed `CREDENTIALS_KEY_PREVIOUS` beside a good key
+/// is the deployment's fault, not the accounts': the batch is retried rather than every post
+/// failed.
+fn keyring(env: &Env) -> Result<Option<seal::Keyring>, ApiError> {
+    let var = |name: &str| env.var(name).ok().map(|v| v.to_string());
+    match seal::Keyring::from_env(env) {
+        Ok(keys) => Ok(Some(keys)),
+        Err(e) if seal::parse_key(var(seal::KEY_VAR).as_deref()).is_some() => Err(e),
+        Err(_) => Ok(None),
+    }
+}
+
 struct Publisher {
     db: Db,
     queue: Queue,
     bucket: worker::Bucket,
     outbound: Outbound,
-    key: Option<[u8; 32]>,
+    /// `None` when the keys are not set (or malformed): then nothing is opened or sealed.
+    keys: Option<seal::Keyring>,
     config: Config,
 }
 
@@ -144,12 +158,7 @@ impl Publisher {
                 .bucket(crate::api::media::MEDIA_BUCKET)
                 .ctx("binding MEDIA")?,
             outbound: Outbound::from_env(env),
-            key: seal::parse_key(
-                env.var(seal::KEY_VAR)
-                    .ok()
-                    .map(|v| v.to_string())
-                    .as_deref(),
-            ),
+            keys: keyring(env)?,
             config: Config::from_env(env),
         })
     }
@@ -236,9 +245,9 @@ impl Publisher {
         };
         let report = self.attempt(&claimed, started).await;
         let session = match (&report, &claimed.credentials) {
-            (Ok((r, _)), Some(creds)) => match (&r.new_session, self.key) {
-                (Some(s), Some(key)) => Some(
-                    seal::seal(&key, s.as_bytes(), &session_aad(&claimed.account_id))
+            (Ok((r, _)), Some(creds)) => match (&r.new_session, &self.keys) {
+                (Some(s), Some(keys)) => Some(
+                    seal::seal(keys, s.as_bytes(), &session_aad(&claimed.account_id))
                         .await
                         .map(|sealed| (creds.clone(), sealed)),
                 ),
@@ -283,8 +292,8 @@ impl Publisher {
         let credentials = self
             .credentials(c, platform.unwrap_or(Platform::Bluesky))
             .await?;
-        let session = match (&c.platform_session, self.key) {
-            (Some(sealed), Some(key)) => seal::open(&key, sealed, &session_aad(&c.account_id))
+        let session = match (&c.platform_session, &self.keys) {
+            (Some(sealed), Some(keys)) => seal::open(keys, sealed, &session_aad(&c.account_id))
                 .await
                 .ok()
                 .and_then(Result::ok)
@@ -312,10 +321,10 @@ impl Publisher {
                 TargetError::needs_reauth(why).message,
             )
         };
-        let (Some(sealed), Some(key)) = (&c.credentials, self.key) else {
+        let (Some(sealed), Some(keys)) = (&c.credentials, &self.keys) else {
             return Err(reauth("it has no credentials"));
         };
-        let opened = seal::open(&key, sealed, &c.account_id)
+        let opened = seal::open(keys, sealed, &c.account_id)
             .await
             .ok()
             .and_then(Result::ok)

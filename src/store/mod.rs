@@ -11,6 +11,7 @@ pub mod members;
 pub mod posts;
 pub mod principals;
 pub mod publishing;
+pub mod sealed;
 pub mod social_accounts;
 pub mod users;
 pub mod webhook_deliveries;

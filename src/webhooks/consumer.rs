@@ -160,12 +160,7 @@ async fn attempt_due(
 
 /// The keys that sign now: the current secret, and the previous one during its overlap.
 async fn signing_keys(env: &Env, t: &AttemptTarget, now: i64) -> Result<Vec<SigningKey>, ApiError> {
-    let key = seal::key_from(
-        env.var(seal::KEY_VAR)
-            .ok()
-            .map(|v| v.to_string())
-            .as_deref(),
-    )?;
+    let ring = seal::Keyring::from_env(env)?;
     let mut sealed = vec![t.secret.as_str()];
     if let Some(previous) = &t.previous_secret {
         if previous_still_signs(millis(t.previous_expires_at.as_deref()), now) {
@@ -174,7 +169,7 @@ async fn signing_keys(env: &Env, t: &AttemptTarget, now: i64) -> Result<Vec<Sign
     }
     let mut keys = Vec::with_capacity(sealed.len());
     for s in sealed {
-        let plain = seal::open(&key, s, &t.endpoint_id)
+        let plain = seal::open(&ring, s, &t.endpoint_id)
             .await?
             .map_err(|e| ApiError::Internal(format!("webhook secret: unseal: {e:?}")))?;
         let text = String::from_utf8(plain)
