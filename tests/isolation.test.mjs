@@ -6,6 +6,7 @@
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
 import { startWorker, assertError, assertNoD1, withoutRequestId, ghostWorkspaceId, ghostId, DASHBOARD_ORIGIN, assertNoStorage } from "./helpers.mjs";
+import { until, soon } from "./publishing_helpers.mjs";
 
 const SESSION_ONLY = true;
 
@@ -291,17 +292,22 @@ describe("isolation: the dashboard's cookie", () => {
 });
 
 describe("isolation: publishing's routes on another workspace's post or account", () => {
-  /** The stranger's post (with an attempt row) and account, and rows a refusal must not touch. */
+  /**
+   * The stranger's post (with an attempt row) and account, and rows a refusal must not touch.
+   * The attempt is the worker's own: the post comes due on an account with no credentials, so
+   * the publisher claims it and fails it at once (ACCOUNT_NEEDS_REAUTH, no platform needed).
+   */
   async function theirs(p) {
     const account = await app.post("/social-accounts", { workspaceId: p.foreign.id, platform: "BLUESKY", handle: "@theirs" }, { token: p.stranger.token });
     assert.equal(account.status, 201, account.text);
-    const post = await app.post("/posts", { content: "Theirs", targets: [{ accountId: account.body.id }] }, { token: p.stranger.token });
+    const post = await app.post("/posts", { content: "Theirs", targets: [{ accountId: account.body.id }], scheduledFor: soon() }, { token: p.stranger.token });
     assert.equal(post.status, 201, post.text);
-    const t = post.body.targets[0];
-    await app.db.prepare(
-      "INSERT INTO publish_attempts (id, workspace_id, post_id, target_id, number, lease_id, started_at, finished_at, outcome, http_status, duration_ms) VALUES (?, ?, ?, ?, 1, 'l', ?, ?, 'PUBLISHED', 200, 5)",
-    ).bind(`att_${p.foreign.id.slice(3)}0123456789abcdef`, p.foreign.id, post.body.id, t.id, new Date().toISOString(), new Date().toISOString()).run();
-    return { account: account.body, post: post.body };
+    const failed = await until("their post to be published (and fail)", async () => {
+      const res = await app.get(`/posts/${post.body.id}`, { token: p.stranger.token });
+      return res.body.status === "FAILED" && res.body;
+    });
+    assert.equal(failed.targets[0].error.code, "ACCOUNT_NEEDS_REAUTH");
+    return { account: account.body, post: failed };
   }
   const rows = async (them) => ({
     accounts: await all("SELECT * FROM social_accounts WHERE id = ?", them.account.id),

@@ -1,15 +1,21 @@
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
 import { startWorker, assertError, assertNoStorage, withoutRequestId, ghostWorkspaceId, unique, tick, ghostId } from "./helpers.mjs";
+import { startPublishing, PUBLISH_BINDINGS } from "./publishing_helpers.mjs";
 
 const CREDENTIALS_KEY = "0b1c2d3e4f5061728394a5b6c7d8e9f00112233445566778899aabbccddeeff0";
 
 let app;
-// The post lifecycle as the API sees it: the publish queue has no consumer here, so a post made
-// due (retry) is not published behind the tests' backs. Publishing has its own suite
-// (tests/publishing.test.mjs).
-before(async () => { app = await startWorker({ bindings: { CREDENTIALS_KEY }, worker: { queueConsumers: {} } }); });
-after(() => app.dispose());
+/** The Mastodon mock and its fault proxy: FAILED, PUBLISHING, PUBLISHED and PARTIALLY_PUBLISHED
+ * posts here are published for real (tests/publishing_helpers.mjs); publishing itself has its
+ * own suite (tests/publishing.test.mjs). Posts on the accounts `connect` makes (no credentials)
+ * are scheduled far enough ahead never to come due during a test. */
+let platform;
+before(async () => {
+  app = await startWorker({ bindings: { CREDENTIALS_KEY, ...PUBLISH_BINDINGS } });
+  platform = await startPublishing(app);
+});
+after(() => Promise.all([app.dispose(), platform?.close()]));
 
 const warm = (...tokens) => app.warm(...tokens);
 const joinAs = (...args) => app.joinAs(...args);
@@ -94,19 +100,19 @@ async function mediaAsset(wsId, userId, status = "READY") {
   return id;
 }
 
-/** A post on `account` (created by `token`) in the state an action starts from. */
+/** A post on `account` (created by `token`) in the state an action starts from: "failed" is
+ * published for real and refused by the platform (the account given credentials it refuses);
+ * "awaiting" is scheduled in the account's workspace, made to require approval. */
 async function postIn(state, token, account) {
-  const post = await createPost(token, [account], state === "draft" ? {} : { scheduledFor: inMinutes(60) });
-  if (state === "failed") {
-    await exec("UPDATE posts SET status = 'FAILED' WHERE id = ?", post.id);
-    await exec("UPDATE post_targets SET status = 'FAILED', error = ? WHERE post_id = ?", BOOM, post.id);
+  if (state === "failed") return (await platform.failed(token, account)).post;
+  if (state === "awaiting") {
+    const res = await app.patch(`/workspaces/${account.workspaceId}`, { requireApproval: true }, { token });
+    assert.equal(res.status, 200, res.text);
   }
-  if (state === "awaiting") await exec("UPDATE posts SET status = 'NEEDS_APPROVAL' WHERE id = ?", post.id);
+  const post = await createPost(token, [account], state === "draft" ? {} : { scheduledFor: inMinutes(60) });
+  assert.equal(post.status, { draft: "DRAFT", scheduled: "SCHEDULED", awaiting: "NEEDS_APPROVAL" }[state]);
   return post;
 }
-
-/** A target's `error` as the publisher writes it. */
-const BOOM = JSON.stringify({ code: "PLATFORM_UNAVAILABLE", message: "boom", retryable: true });
 
 const WRITE_DENIED = ["MEMBER", "CLIENT_REVIEWER"];
 const REVIEW_DENIED = ["EDITOR", "MEMBER"];
@@ -132,8 +138,7 @@ function postAuth(name) {
   describe("auth", () => {
     test(`${route} on a foreign post is 403 WORKSPACE_FORBIDDEN, no d1, nothing changed, same body as a ghost`, async () => {
       const w = await world();
-      const theirs = await postIn(state, w.stranger.token, w.af);
-      const mine = await postIn(state, w.session, w.a2);
+      const [theirs, mine] = await Promise.all([postIn(state, w.stranger.token, w.af), postIn(state, w.session, w.a2)]);
       await warm(w.session, w.fullKey, w.scopedKey);
       const theirsBefore = await postState(theirs.id);
       const mineBefore = await postState(mine.id);
@@ -549,15 +554,20 @@ describe("PATCH /posts/{id}", () => {
 
   test("once the post is PUBLISHING an edit is 409 INVALID_STATE with currentStatus, and nothing changes", async () => {
     const w = await world();
-    const post = await createPost(w.session, [w.a1], { scheduledFor: inMinutes(5) });
-    await exec("UPDATE posts SET status = 'PUBLISHING' WHERE id = ?", post.id);
-    const before = await postState(post.id);
-    for (const body of [{ content: "too late" }, { targets: [{ accountId: w.a1b.id }] }, { mediaIds: [] }]) {
-      const res = await app.patch(`/posts/${post.id}`, body, { token: w.session });
-      assertError(res, 409, "INVALID_STATE");
-      assert.equal(res.body.currentStatus, "PUBLISHING");
+    // Published for real, its platform's answer held by the fault proxy.
+    const { post, release } = await platform.publishing(w.session, w.a1b);
+    try {
+      const before = await postState(post.id);
+      for (const body of [{ content: "too late" }, { targets: [{ accountId: w.a1b.id }] }, { mediaIds: [] }]) {
+        const res = await app.patch(`/posts/${post.id}`, body, { token: w.session });
+        assertError(res, 409, "INVALID_STATE");
+        assert.equal(res.body.currentStatus, "PUBLISHING");
+      }
+      assert.deepEqual(await postState(post.id), before);
+    } finally {
+      assert.equal((await release()).status, "PUBLISHED");
     }
-    assert.deepEqual(await postState(post.id), before);
+    assert.equal((await postRow(post.id)).content, post.content);
   });
 
   test("scheduledFor or status in a PATCH is 400 naming the field, and changes nothing", async () => {
@@ -696,12 +706,15 @@ describe("POST /posts/{id}/reschedule", () => {
 
   test("once publishing has begun a reschedule is 409 INVALID_STATE", async () => {
     const w = await world();
-    const post = await createPost(w.session, [w.a1], { scheduledFor: inMinutes(30) });
-    await exec("UPDATE posts SET status = 'PUBLISHING' WHERE id = ?", post.id);
-    const res = await app.post(`/posts/${post.id}/reschedule`, { scheduledFor: inMinutes(60) }, { token: w.session });
-    assertError(res, 409, "INVALID_STATE");
-    assert.equal(res.body.currentStatus, "PUBLISHING");
-    assert.equal((await postRow(post.id)).scheduled_for, post.scheduledFor);
+    const { post, release } = await platform.publishing(w.session, w.a1b);
+    try {
+      const res = await app.post(`/posts/${post.id}/reschedule`, { scheduledFor: inMinutes(60) }, { token: w.session });
+      assertError(res, 409, "INVALID_STATE");
+      assert.equal(res.body.currentStatus, "PUBLISHING");
+      assert.equal((await postRow(post.id)).scheduled_for, post.scheduledFor);
+    } finally {
+      await release();
+    }
   });
 
   postAuth("reschedule");
@@ -747,6 +760,7 @@ describe("POST /posts/{id}/cancel", () => {
   test("a published target is left alone when a draft is canceled", async () => {
     const w = await world();
     const post = await createPost(w.session, [w.a1, w.a1b]);
+    // SQL fixture kept: unreachable through the API (a post with a PUBLISHED target is never a draft again); it pins cancel's PENDING-only guard.
     await exec("UPDATE post_targets SET status = 'PUBLISHED' WHERE post_id = ? AND account_id = ?", post.id, w.a1b.id);
     const res = await app.post(`/posts/${post.id}/cancel`, undefined, { token: w.session });
     assert.equal(res.status, 200, res.text);
@@ -759,38 +773,49 @@ describe("POST /posts/{id}/cancel", () => {
 // --- POST /posts/{id}/retry -----------------------------------------------------------
 
 describe("POST /posts/{id}/retry", () => {
-  test("re-queues the failed targets of a failed post: PUBLISHING, failed targets PENDING without error, the time kept", async () => {
+  test("re-queues the failed targets of a failed post: PUBLISHING, failed targets PENDING without error, the time kept; they are published again", async () => {
     const w = await world();
-    const post = await createPost(w.session, [w.a1, w.a1b], { scheduledFor: inMinutes(30) });
-    await exec("UPDATE posts SET status = 'FAILED' WHERE id = ?", post.id);
-    await exec("UPDATE post_targets SET status = 'FAILED', error = ? WHERE post_id = ? AND account_id = ?", BOOM, post.id, w.a1.id);
-    await exec("UPDATE post_targets SET status = 'PUBLISHED', published_at = ? WHERE post_id = ? AND account_id = ?", new Date().toISOString(), post.id, w.a1b.id);
+    // Both targets refused by their platforms (401); one account then gets a good token.
+    const { post, accounts: [fixed, still] } = await platform.failed(w.session, w.a1b, w.a1);
+    const repaired = await platform.repair(w.session, fixed);
     const res = await app.post(`/posts/${post.id}/retry`, undefined, { token: w.session });
     assert.equal(res.status, 200, res.text);
     assert.equal(res.body.status, "PUBLISHING");
     assert.equal(res.body.scheduledFor, post.scheduledFor);
-    assert.deepEqual(res.body.targets.map((t) => [t.accountId, t.status, t.error]), [[w.a1.id, "PENDING", null], [w.a1b.id, "PUBLISHED", null]]);
-    const rows = await targetRows(post.id);
-    assert.deepEqual(rows.map((r) => [r.status, r.error]), [["PENDING", null], ["PUBLISHED", null]]);
+    assert.deepEqual(res.body.targets.map((t) => [t.accountId, t.status, t.error]), [[fixed.id, "PENDING", null], [still.id, "PENDING", null]]);
+    // The publisher takes them at once: the repaired account's target is published, the other
+    // fails again without a call (its account still needs new credentials).
+    const again = await platform.reached(w.session, post.id);
+    assert.equal(again.status, "PARTIALLY_PUBLISHED");
+    assert.deepEqual(again.targets.map((t) => [t.status, t.attempts, t.error?.code ?? null]), [["PUBLISHED", 2, null], ["FAILED", 2, "ACCOUNT_NEEDS_REAUTH"]]);
+    assert.deepEqual((await platform.statuses(repaired)).map((st) => st.id), [again.targets[0].platformPostId]);
   });
 
-  test("a partially published post retries too", async () => {
+  test("a partially published post retries too: only its failed target, the published one untouched", async () => {
     const w = await world();
-    const post = await createPost(w.session, [w.a1, w.a1b], { scheduledFor: inMinutes(30) });
-    await exec("UPDATE posts SET status = 'PARTIALLY_PUBLISHED' WHERE id = ?", post.id);
-    await exec("UPDATE post_targets SET status = 'FAILED', error = ? WHERE post_id = ? AND account_id = ?", BOOM, post.id, w.a1b.id);
+    const { post, ok } = await platform.partiallyPublished(w.session, w.a1b, w.a1);
     const res = await app.post(`/posts/${post.id}/retry`, undefined, { token: w.fullKey });
     assert.equal(res.status, 200, res.text);
     assert.equal(res.body.status, "PUBLISHING");
-    assert.deepEqual(res.body.targets.map((t) => t.status), ["PENDING", "PENDING"]);
+    assert.deepEqual(res.body.targets.map((t) => [t.status, t.platformPostId]), [["PUBLISHED", post.targets[0].platformPostId], ["PENDING", null]]);
+    // Retried as things stand: the refused target fails again (its account still needs new
+    // credentials), the published one is not sent again.
+    const again = await platform.reached(w.session, post.id);
+    assert.equal(again.status, "PARTIALLY_PUBLISHED");
+    assert.deepEqual(again.targets[0], post.targets[0]);
+    assert.deepEqual([again.targets[1].status, again.targets[1].attempts, again.targets[1].error.code], ["FAILED", 2, "ACCOUNT_NEEDS_REAUTH"]);
+    assert.equal((await platform.statuses(ok)).length, 1);
   });
 
   test("a post with nothing failed is 400 NOTHING_TO_RETRY and nothing changes", async () => {
     const w = await world();
     const draft = await createPost(w.session, [w.a1]);
-    const failedButNoFailedTarget = await createPost(w.session, [w.a1], { scheduledFor: inMinutes(30) });
-    await exec("UPDATE posts SET status = 'FAILED' WHERE id = ?", failedButNoFailedTarget.id);
-    for (const post of [draft, failedButNoFailedTarget]) {
+    // Published, and failed with its failed target's account disconnected since (nothing a
+    // retry could send: the reachable FAILED post with no FAILED target on a connected account).
+    const [{ post: published }, { post: failed, accounts: [gone] }] = await Promise.all([platform.published(w.session, w.a1b), platform.failed(w.session, w.a1)]);
+    assert.equal((await app.delete(`/social-accounts/${gone.id}`, { token: w.session })).status, 204);
+    assert.equal((await postRow(failed.id)).status, "FAILED");
+    for (const post of [draft, published, failed]) {
       const before = await postState(post.id);
       const res = await app.post(`/posts/${post.id}/retry`, undefined, { token: w.session });
       assertError(res, 400, "NOTHING_TO_RETRY");
@@ -1006,12 +1031,15 @@ describe("DELETE /posts/{id}", () => {
 
   test("a post that is publishing cannot be deleted: 409 INVALID_STATE", async () => {
     const w = await world();
-    const post = await createPost(w.session, [w.a1], { scheduledFor: inMinutes(60) });
-    await exec("UPDATE posts SET status = 'PUBLISHING' WHERE id = ?", post.id);
-    const res = await app.delete(`/posts/${post.id}`, { token: w.session });
-    assertError(res, 409, "INVALID_STATE");
-    assert.equal(res.body.currentStatus, "PUBLISHING");
-    assert.equal((await postRow(post.id)).deleted_at, null);
+    const { post, release } = await platform.publishing(w.session, w.a1b);
+    try {
+      const res = await app.delete(`/posts/${post.id}`, { token: w.session });
+      assertError(res, 409, "INVALID_STATE");
+      assert.equal(res.body.currentStatus, "PUBLISHING");
+      assert.equal((await postRow(post.id)).deleted_at, null);
+    } finally {
+      await release();
+    }
   });
 
   test("a malformed or unknown id is 404", async () => {

@@ -140,7 +140,9 @@ async function attempts(b, post) {
 
 const records = (account) => pds.listRecords(account.pds.did, POST);
 const statusesOf = (account) => masto.statuses({ token: account.mock.token });
-const events = (ws) => all("SELECT type, data FROM events WHERE workspace_id = ? ORDER BY created_at, id", ws.id);
+/** The workspace's events in the order they were written: rowid (events written by one batch
+ * share their created_at, and their ids are random, so (created_at, id) would order them by chance). */
+const events = (ws) => all("SELECT type, data FROM events WHERE workspace_id = ? ORDER BY rowid", ws.id);
 
 /** The record key the publisher derives for a target (src/domain/publish/tid.rs). */
 function derivedRkey(targetId, createdAt) {
@@ -240,6 +242,8 @@ describe("a due post goes out on its own", () => {
 
 /** Makes a post due now without telling the scheduler (as if its time had just come). */
 async function dueNow(post) {
+  // SQL fixture kept: every API write that makes a post due tells the scheduler, so "due, and
+  // only the test's own queue messages know" cannot be reached through the API.
   await exec("UPDATE posts SET scheduled_for = ? WHERE id = ?", new Date(Date.now() - 1000).toISOString(), post.id);
 }
 
@@ -293,6 +297,8 @@ describe("claimed once", () => {
     });
     assert.equal(made.status, 200, await made.text());
     const past = new Date(Date.now() - 60_000).toISOString();
+    // SQL fixture kept: a consumer that dies mid-attempt (its lease run out, its attempt
+    // IN_FLIGHT) cannot be produced from outside; a live consumer always finishes its attempt.
     await app.db.batch([
       app.db.prepare("UPDATE posts SET status = 'PUBLISHING', scheduled_for = ? WHERE id = ?").bind(past, post.id),
       app.db.prepare("UPDATE post_targets SET status = 'PUBLISHING', lease_id = 'dead-consumer', lease_expires_at = ?, attempts = 1 WHERE id = ?").bind(past, target.id),
@@ -322,6 +328,8 @@ describe("cancel, reschedule, delete and disconnect work up to the claim", () =>
     const [target] = post.targets;
     await act(b, post, sky);
     // The time has come (as far as D1 says), and the scheduler's message is in the queue.
+    // SQL fixture kept: as in `dueNow`, a due post the scheduler was not told of is not
+    // reachable through the API.
     await exec("UPDATE posts SET scheduled_for = ? WHERE id = ? AND scheduled_for > ?", new Date(Date.now() - 1000).toISOString(), post.id, new Date().toISOString());
     await app.queue.send([jobOf(b, target)]);
     assert.equal(await notClaimed(target), "Nothing");
@@ -562,7 +570,8 @@ describe("account health", () => {
       assert.equal(failed.targets[0].error.retryable, false);
       const flagged = await app.get(`/social-accounts/${sky.id}`, { token: b.token });
       assert.equal(flagged.body.status, "TOKEN_EXPIRED");
-      // Both events come from the batch that settled the attempt (same time; any order).
+      // Both events come from the batch that settled the attempt: the same created_at, so they
+      // are compared as a set, never by an order a tie would decide.
       const evs = await events(b.ws);
       assert.deepEqual(evs.map((e) => e.type).sort(), ["post.failed", "social_account.needs_reauth"]);
       const reauth = evs.find((e) => e.type === "social_account.needs_reauth");
@@ -775,10 +784,29 @@ describe("credentials of the platforms that publish", () => {
   });
 
   test("PATCH /social-accounts/{id} replaces them (a new seal, the old session dropped) and makes the account ACTIVE; a disconnected account is 409", async () => {
+    const proxy = await startFaultProxy(pds.url);
     const b = await brand();
-    const sky = await bluesky(b);
-    await exec("UPDATE social_accounts SET status = 'REVOKED', platform_session = 'v1:00:00' WHERE id = ?", sky.id);
-    const sealedBefore = (await one("SELECT credentials FROM social_accounts WHERE id = ?", sky.id)).credentials;
+    let sky;
+    let sealedBefore;
+    try {
+      sky = await bluesky(b, { service: proxy.url });
+      // Published once: the sign-in's session is stored with the account; new credentials drop it.
+      assert.equal((await settled(b, await createPost(b, [sky], { scheduledFor: inMs(1_000) }))).status, "PUBLISHED");
+      const signedIn = await one("SELECT credentials, platform_session FROM social_accounts WHERE id = ?", sky.id);
+      assert.ok(signedIn.platform_session, "the sign-in's session is stored");
+      const renewed = await app.patch(`/social-accounts/${sky.id}`, { credentials: { identifier: sky.pds.handle, appPassword: sky.pds.appPassword, service: proxy.url } }, { token: b.token });
+      assert.equal(renewed.status, 200, renewed.text);
+      const renewedRow = await one("SELECT credentials, platform_session FROM social_accounts WHERE id = ?", sky.id);
+      assert.notEqual(renewedRow.credentials, signedIn.credentials);
+      assert.equal(renewedRow.platform_session, null);
+      // Then refused with a 403 (a revoked app password): REVOKED.
+      proxy.add({ method: "POST", path: "/xrpc/com.atproto.repo.createRecord", action: faults.status(403, { body: { error: "Forbidden", message: "This app password has been revoked" } }) });
+      assert.equal((await settled(b, await createPost(b, [sky], { scheduledFor: inMs(1_000) }))).targets[0].error.code, "ACCOUNT_NEEDS_REAUTH");
+      sealedBefore = renewedRow.credentials;
+    } finally {
+      await proxy.close();
+    }
+    assert.equal((await app.get(`/social-accounts/${sky.id}`, { token: b.token })).body.status, "REVOKED");
     const res = await app.patch(`/social-accounts/${sky.id}`, { displayName: "Our Bluesky", credentials: { identifier: sky.pds.handle, appPassword: sky.pds.appPassword, service: pds.url } }, { token: b.token });
     assert.equal(res.status, 200, res.text);
     assert.equal(res.body.status, "ACTIVE");

@@ -1,12 +1,18 @@
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
 import { startWorker, assertError, assertNoStorage, withoutRequestId, ghostWorkspaceId, unique, logLines, logLinesOf, tick, ghostId } from "./helpers.mjs";
+import { startPublishing, PUBLISH_BINDINGS } from "./publishing_helpers.mjs";
 
 const CREDENTIALS_KEY = "7f3a9c1e5b2d4f60a8c7e9b1d3f5a7c90e2b4d6f8a1c3e5b7d9f0a2c4e6b8d1f";
 
 let app;
-before(async () => { app = await startWorker({ bindings: { CREDENTIALS_KEY } }); });
-after(() => app.dispose());
+/** The Mastodon mock, where the one published post here is published for real. */
+let platform;
+before(async () => {
+  app = await startWorker({ bindings: { CREDENTIALS_KEY, ...PUBLISH_BINDINGS } });
+  platform = await startPublishing(app);
+});
+after(() => Promise.all([app.dispose(), platform?.close()]));
 
 const warm = (...tokens) => app.warm(...tokens);
 const joinAs = (...args) => app.joinAs(...args);
@@ -493,18 +499,16 @@ describe("DELETE /social-accounts/{id}", () => {
 
   test("cancels the account's pending targets and the scheduled posts left with nothing to publish; published stays published", async () => {
     const p = await app.personas();
-    // The platforms that publish, so posts to them can be scheduled.
-    const gone = await connect(p.session, p.ws1.id, "BLUESKY");
-    const stays = await connect(p.session, p.ws1.id, "MASTODON");
+    // The platforms that publish, so posts to them can be scheduled; the account that goes is
+    // a real one (the Mastodon mock), where one of its posts has been published.
+    const { post: published, account: gone } = await platform.published(p.session, p.ws1.id);
+    const stays = await connect(p.session, p.ws1.id, "BLUESKY");
     const at = inAnHour();
     const only = await createPost(p.session, [gone.id], { scheduledFor: at });
     const both = await createPost(p.session, [gone.id, stays.id], { scheduledFor: at });
     const draft = await createPost(p.session, [gone.id]);
-    const published = await createPost(p.session, [gone.id], { scheduledFor: at });
-    await app.db.prepare("UPDATE posts SET status = 'PUBLISHED' WHERE id = ?").bind(published.id).run();
-    await app.db.prepare("UPDATE post_targets SET status = 'PUBLISHED', published_at = ? WHERE post_id = ?").bind(new Date().toISOString(), published.id).run();
     // A post in another workspace on the same platform is untouched.
-    const elsewhereAccount = await connect(p.session, p.ws2.id, "BLUESKY");
+    const elsewhereAccount = await connect(p.session, p.ws2.id, "MASTODON");
     const elsewhere = await createPost(p.session, [elsewhereAccount.id], { scheduledFor: at });
     assert.equal(only.status, "SCHEDULED");
 

@@ -139,6 +139,9 @@ async function sendTest(hookId) {
 
 /** Writes outbox rows as the publisher does (migration 0006's `events`). */
 async function emit(wsId, type, data) {
+  // SQL fixture kept: these tests drive the dispatcher (cron runs, concurrent runs, a disabled
+  // endpoint) over an event it has not yet seen; a real publish dispatches its event at once.
+  // The publisher writing these rows is tested in tests/publishing.test.mjs.
   const id = unique("evt_");
   await app.db
     .prepare("INSERT INTO events (id, workspace_id, type, data, created_at) VALUES (?, ?, ?, ?, ?)")

@@ -38,6 +38,9 @@
 //                            the request arrived (the client's timeout fires first if shorter;
 //                            the platform has done the work either way); delay(Infinity)
 //                            holds it until the client hangs up
+//   hold()                   delay(Infinity) that the test ends: `rule.action.release()` lets
+//                            the platform's answer through (a PUBLISHING state held as long as
+//                            a test needs it, then let go, so the worker's queue moves on)
 //   lostAnswer()             forward, let the platform finish (the post exists), then reset
 //                            the client's connection without answering: "done, answer lost"
 //   mediaProcessing({polls}) for POST /api/v2/media: forward; turn the platform's 200 into
@@ -84,6 +87,13 @@ export const faults = {
   rateLimit: (seconds) => ({ type: "rateLimit", seconds }),
   reset: () => ({ type: "reset" }),
   delay: (ms) => ({ type: "delay", ms }),
+  hold: () => {
+    let release;
+    const released = new Promise((resolve) => {
+      release = resolve;
+    });
+    return { type: "delay", ms: Infinity, released, release };
+  },
   lostAnswer: () => ({ type: "lostAnswer" }),
   mediaProcessing: ({ polls = 2 } = {}) => ({ type: "mediaProcessing", polls }),
 };
@@ -317,6 +327,11 @@ export async function startFaultProxy(target, { seed = 1, port = 0 } = {}) {
             }, wait) : undefined;
             if (t) timers.add(t);
             res.once("close", () => {
+              clearTimeout(t);
+              timers.delete(t);
+              resolve();
+            });
+            action.released?.then(() => {
               clearTimeout(t);
               timers.delete(t);
               resolve();

@@ -11,6 +11,7 @@ import path from "node:path";
 import { createRequire } from "node:module";
 import { chromium } from "playwright-core";
 import { startWorker, assertError, unique, tick, logLines } from "../helpers.mjs";
+import { startPublishing, PUBLISH_BINDINGS } from "../publishing_helpers.mjs";
 import { root } from "../../scripts/worker.mjs";
 
 const require = createRequire(import.meta.url);
@@ -33,16 +34,20 @@ const WAIT = { timeout: 20_000 };
 
 let app;
 let browser;
+/** The Mastodon mock and its fault proxy, where the partly published post is published. */
+let platform;
 before(async () => {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   [app, browser] = await Promise.all([
-    startWorker({ serve: { host: "127.0.0.1", port: 0 } }),
+    startWorker({ serve: { host: "127.0.0.1", port: 0 }, bindings: PUBLISH_BINDINGS }),
     chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true }),
   ]);
+  platform = await startPublishing(app);
 });
 after(async () => {
   await browser?.close();
   await app?.dispose();
+  await platform?.close();
 });
 
 /** The API as the dashboard's origin serves it (App.request checks every answer against the contract). */
@@ -338,19 +343,16 @@ describe("the dashboard in Chromium", () => {
       await tick(); // distinct creation times: "newest first" is then one order
       return res.body;
     };
-    const done1 = await create({ content: "Spring roast is in", platforms: [{ accountId: mastodon.id }, { accountId: bluesky.id }], scheduledFor: when });
+    // Published for real (tests/publishing_helpers.mjs): the Mastodon target on the mock, the
+    // Bluesky one refused by its service (a wrong app password).
+    const { post: done1 } = await platform.partiallyPublished(owner.token, mastodon, bluesky, { content: "Spring roast is in" });
+    await tick();
     const sched = await create({ content: "Sneaker drop tomorrow", platforms: [{ accountId: x.id }], scheduledFor: when });
     const draft = await create({ content: "Draft idea", platforms: [{ accountId: x.id }] });
-    // What a publisher leaves behind: one target published, one failed.
     const [published, failed] = done1.targets;
-    const at = new Date().toISOString();
-    await app.db.batch([
-      app.db.prepare("UPDATE post_targets SET status = 'PUBLISHED', published_at = ? WHERE id = ?").bind(at, published.id),
-      app.db
-        .prepare("UPDATE post_targets SET status = 'FAILED', error = ? WHERE id = ?")
-        .bind(JSON.stringify({ code: "PLATFORM_RATE_LIMITED", message: "Bluesky said: rate limited", retryable: true }), failed.id),
-      app.db.prepare("UPDATE posts SET status = 'PARTIALLY_PUBLISHED' WHERE id = ?").bind(done1.id),
-    ]);
+    const at = published.publishedAt;
+    assert.ok(Date.parse(at));
+    assert.ok(failed.error.message.length > 0);
 
     const { page, done } = await openDashboard();
     // The per-target `url` the publisher sets is replaced in the real response here, to show the
@@ -378,7 +380,7 @@ describe("the dashboard in Chromium", () => {
     await partly.waitFor();
     await partly.getByText("Alpha Brand", { exact: true }).waitFor();
     await partly.getByText("Partly published", { exact: true }).waitFor();
-    await partly.getByText("Error: Bluesky said: rate limited").waitFor();
+    await partly.getByText(`Error: ${failed.error.message}`).waitFor();
     const link = partly.getByRole("link", { name: "View published post" });
     assert.equal(await link.count(), 1, "only the http(s) result is a link");
     assert.equal(await link.getAttribute("href"), "https://mastodon.example/@brand/1");
