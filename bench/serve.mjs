@@ -45,7 +45,7 @@ function durableObjects() {
 
 const script = {
   // The product exactly as the black-box suite runs it: worker/entry.mjs around build/.
-  product: { scriptPath: path.join(root, "worker/entry.mjs"), modulesRoot: root, durableObjects: durableObjects() },
+  product: { scriptPath: process.env.EXP_BARE ? path.join(process.env.EXP_ROOT ?? root, "build/index.js") : path.join(process.env.EXP_ROOT ?? root, "worker/entry.mjs"), modulesRoot: process.env.EXP_ROOT ?? root, durableObjects: durableObjects() },
   // The minimal worker straight from its worker-build output.
   minimal: { scriptPath: path.join(root, "bench/minimal/build/index.js"), modulesRoot: path.join(root, "bench/minimal/build") },
   // The Hono peer of issue 17, bundled by bench/peer/build.mjs.

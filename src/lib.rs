@@ -22,7 +22,7 @@ pub mod timing;
 #[cfg(all(test, target_arch = "wasm32"))]
 mod wasm_tests;
 
-use worker::{event, Context, Env, Response, ScheduleContext, ScheduledEvent};
+use worker::{event, Context, Env, ScheduleContext, ScheduledEvent};
 
 use crate::ctx::Ctx;
 use crate::http::incoming::Incoming;
@@ -32,11 +32,15 @@ use crate::http::router;
 pub use crate::ratelimit::RateLimiter;
 
 #[event(fetch)]
-async fn fetch(raw: web_sys::Request, env: Env, wait: Context) -> worker::Result<Response> {
+async fn fetch(
+    raw: web_sys::Request,
+    env: Env,
+    wait: Context,
+) -> worker::Result<web_sys::Response> {
     let mut incoming = Incoming::new(raw);
     let ctx = match Ctx::new(incoming.raw(), env, wait) {
         Ok(ctx) => ctx,
-        Err(e) => return Ok(respond::early_failure(&format!("request context: {e:?}"))),
+        Err(e) => return Ok(respond::early_failure(&format!("request context: {e:?}")).into()),
     };
     // In production, secrets still at their development values refuse every request.
     if let Err(e) = deployment::check(&ctx.env) {
