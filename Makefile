@@ -17,8 +17,9 @@ export WASM_BINDGEN_BIN := $(HOME)/.cargo/bin/wasm-bindgen
 export ESBUILD_BIN := $(CURDIR)/node_modules/.bin/esbuild
 export WASM_OPT_BIN := $(CURDIR)/node_modules/.bin/wasm-opt
 
-# Rate limits from the environment, when set: `RATE_LIMIT_PER_MINUTE=5 make dev`.
-DEV_VARS := $(foreach v,RATE_LIMIT_PER_MINUTE RATE_LIMIT_PER_15_MINUTES,$(if $(value $(v)),--var $(v):$(value $(v))))
+# Rate limits from the environment, when set: `RATE_LIMIT_PER_MINUTE=5 make dev`; and
+# OUTBOUND_ALLOW_LOOPBACK=1 to publish to platforms on this machine (`make pds`).
+DEV_VARS := $(foreach v,RATE_LIMIT_PER_MINUTE RATE_LIMIT_PER_15_MINUTES OUTBOUND_ALLOW_LOOPBACK,$(if $(value $(v)),--var $(v):$(value $(v))))
 
 .PHONY: dev test build setup tools lint unit wasm-test blackbox fuzz fuzz-bounded seed clean deploy deploy-check
 
@@ -42,6 +43,7 @@ node_modules/.installed: package.json package-lock.json
 
 build: setup
 	worker-build --release
+	node scripts/strip_wasm_names.mjs build/index_bg.wasm
 
 # The dashboard (issue 14): dashboard/build.mjs bundles dashboard/src with esbuild into
 # dashboard/dist, the static assets of wrangler.toml's `[assets]` (not committed; rebuilt here
@@ -153,6 +155,7 @@ bench: build
 		cargo update --manifest-path bench/minimal/Cargo.toml -p wasm-bindgen --precise $(WASM_BINDGEN_VERSION)
 	cd bench/minimal && CARGO_TARGET_DIR=$(CURDIR)/bench/minimal/target worker-build --release
 	RATE_LIMIT_PER_MINUTE=1000000 RATE_LIMIT_PER_15_MINUTES=1000000 node bench/run.mjs
+	node bench/publish.mjs
 
 # A real Bluesky PDS on 127.0.0.1:2583 (PDS_PORT=… to move it) with a demo account, for the
 # README walkthrough; prints the handle and app password; Ctrl-C stops it (its data is temporary).

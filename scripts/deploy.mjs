@@ -47,7 +47,11 @@ export function readConfig(file) {
 
 const names = (list, key = "binding") => (list ?? []).map((b) => b[key]).sort();
 
-/** What each kind of binding is called in the top level and in `env`. */
+/**
+ * What each kind of binding is called in the top level and in `env`: the kinds an environment
+ * does not inherit (wrangler's `notInheritable` keys). Cron triggers, static assets, Durable
+ * Object migrations and observability are inherited, so they are not listed.
+ */
 function bindingSets(c) {
   return {
     d1: names(c.d1_databases),
@@ -57,8 +61,6 @@ function bindingSets(c) {
     queueProducers: names(c.queues?.producers),
     queueConsumers: names(c.queues?.consumers, "queue"),
     services: names(c.services),
-    assets: c.assets ? [c.assets.binding ?? "(assets)"] : [],
-    crons: [...(c.triggers?.crons ?? [])].sort(),
   };
 }
 

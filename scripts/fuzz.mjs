@@ -12,7 +12,8 @@
 //            SESSION_REQUIRED on the session-only routes.
 //   session  every operation but POST /auth/logout (it would end the session the pass runs on),
 //            with the session token and the ids of the first workspace and of resources seeded
-//            in it (an account, a folder, a media asset, a post, a comment) pinned wherever a
+//            in it (an account, a folder, a media asset, a post, a comment, a webhook endpoint
+//            and one of its deliveries) pinned wherever a
 //            parameter or body field takes one, so generated requests get past the scope check
 //            and the 404s into the handlers, D1 and the post lifecycle, session-only routes
 //            included. Each DELETE is pinned to a second, spare resource
@@ -164,17 +165,20 @@ function sessionConfig(keep, spare, states, capabilities) {
       "body.platforms[*].mediaIds[*]": keep.media,
       postId: keep.post,
       commentId: keep.comment,
+      webhookId: keep.webhook,
+      deliveryId: keep.delivery,
     }),
     ...only("DELETE /workspaces/{workspaceId}", { workspaceId: spare.workspace, "X-Workspace-Id": spare.workspace }),
     ...only("DELETE /social-accounts/{accountId}", { accountId: spare.account }),
     ...only("DELETE /media/folders/{folderId}", { folderId: spare.folder }),
     ...only("DELETE /media/{mediaId}", { mediaId: spare.media }),
     ...only("DELETE /posts/{postId}", { postId: spare.post }),
+    ...only("DELETE /webhooks/{webhookId}", { webhookId: spare.webhook }),
     // Routes that need a resource in a particular state: another member (a role to change, one
     // to remove; out of the stateful phase, which would send them to workspaces it created, where
     // that user is rightly not found, and take the 404 for a created resource gone missing), a SCHEDULED post, and two posts awaiting approval in a workspace that requires
     // it (one to approve, one to send back). Only `retry` stays short of its success: FAILED is
-    // reached by the publisher, which does not exist yet.
+    // reached by the publisher, and the pinned posts are never due within the run.
     ...only("PATCH /workspaces/{workspaceId}/members/{userId}", { userId: states.member }, { stateful: false }),
     ...only("DELETE /workspaces/{workspaceId}/members/{userId}", { userId: states.leaver }, { stateful: false }),
     ...only("POST /posts/{postId}/reschedule", { postId: states.scheduled }),
@@ -202,7 +206,10 @@ async function seed(token, workspace, platform) {
   const media = await call("POST", "/media/from-url", { workspaceId: workspace, url: "https://cdn.example.com/fuzz.png", folderId: folder.id }, token);
   const post = await call("POST", "/posts", { content: "Fuzz", targets: [{ accountId: account.id, mediaIds: [media.id] }] }, token);
   const comment = await call("POST", `/posts/${post.id}/comments`, { body: "Fuzz" }, token);
-  return { workspace, account: account.id, folder: folder.id, media: media.id, post: post.id, comment: comment.id };
+  // A webhook endpoint (deliveries reach the stubbed outbound fetch) and one delivery of it.
+  const webhook = await call("POST", "/webhooks", { workspaceId: workspace, url: `https://hooks.example.com/fuzz-${platform.toLowerCase()}`, events: ["post.published"] }, token);
+  const delivery = await call("POST", `/webhooks/${webhook.id}/test`, undefined, token);
+  return { workspace, account: account.id, folder: folder.id, media: media.id, post: post.id, comment: comment.id, webhook: webhook.id, delivery: delivery.id };
 }
 
 /** Resources in the states some routes need (see `sessionConfig`). */
@@ -217,7 +224,7 @@ async function inStates(token, workspace) {
   const account = (await call("GET", `/social-accounts?workspaceId=${workspace}`, undefined, token))[0].id;
   const scheduled = await call("POST", "/posts", { content: "Fuzz scheduled", targets: [{ accountId: account }], scheduledFor: later }, token);
   const review = await call("POST", "/workspaces", { name: "Fuzz Review", requireApproval: true }, token);
-  const reviewAccount = await call("POST", "/social-accounts", { workspaceId: review.id, platform: "X", handle: "@fuzzreview" }, token);
+  const reviewAccount = await call("POST", "/social-accounts", { workspaceId: review.id, platform: "BLUESKY", handle: "@fuzzreview" }, token);
   const awaiting = [];
   for (const n of [1, 2]) {
     awaiting.push(await call("POST", "/posts", { content: `Fuzz awaiting ${n}`, targets: [{ accountId: reviewAccount.id }], scheduledFor: later }, token));
@@ -239,8 +246,10 @@ try {
   if ((await schemathesis("key", key)) !== 0) failed.push("key");
 
   const config = path.join(outDir, "session.toml");
-  const keep = await seed(token, one.id, "X");
-  const spare = { ...(await seed(token, one.id, "INSTAGRAM")), workspace: two.id };
+  // The platforms that publish, so the kept post can be scheduled (their accounts hold no
+  // credentials: whatever falls due fails at once, with no request to a platform).
+  const keep = await seed(token, one.id, "BLUESKY");
+  const spare = { ...(await seed(token, one.id, "MASTODON")), workspace: two.id };
   const pending = await call("POST", "/media/presign", { workspaceId: one.id, filename: "fuzz.png", contentType: "image/png", bytes: 4096 }, token);
   const capabilities = {
     ...user,

@@ -13,10 +13,11 @@
 //    the harness a round trip; otherwise that header says "ask".
 //
 // 2. The test clock. The worker reads time only through `Date.now()` (src/ctx.rs `now_ms`). A
-//    request to `http://test-clock.internal/` with `{"offsetMs": n}` sets how far this
+//    POST to `http://test-clock.internal/__clock` with `{"offsetMs": n}` sets how far this
 //    isolate's `Date.now()` runs ahead of the wall clock (0 puts it back), so expiry tests move
 //    time instead of sleeping through it. It moves the clock of every request after it in this
-//    worker; storage (D1, KV, R2) keeps the wall clock.
+//    worker; storage (D1, KV, R2) keeps the wall clock. (Not `/`: the dashboard's static assets
+//    answer `/` before any worker code runs, and refuse a POST there.)
 //
 // The product's code is unchanged: the same entry class runs, with another `this`.
 import Entry from "../worker/entry.mjs";

@@ -39,6 +39,14 @@ const handlers = {
     const obj = await env.MEDIA.head(key);
     return obj === null ? null : { key: obj.key, size: obj.size, httpMetadata: obj.httpMetadata };
   },
+  // Publishing tests: hand jobs to the publish queue as the scheduler does (a duplicate, a
+  // message still in flight), and fire the cron trigger (local crons never fire by themselves).
+  "queue/send": (env, { messages }) => env.PUBLISH_QUEUE.sendBatch(messages.map((body) => ({ body }))),
+  async cron(env, { cron }) {
+    // Resolves once the handler has finished (its effects are what the tests check).
+    await env.API.scheduled({ cron, scheduledTime: Date.now() });
+    return {};
+  },
   async "r2/list"(env, { options }) {
     const listed = await env.MEDIA.list(options);
     return { truncated: listed.truncated, cursor: listed.cursor, objects: listed.objects.map((o) => ({ key: o.key, size: o.size })) };

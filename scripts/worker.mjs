@@ -24,6 +24,19 @@ export function migrationStatements() {
 }
 
 const compatibilityDate = "2026-04-01";
+
+/** The publish queue and its dead-letter queue, as in wrangler.toml. */
+export const PUBLISH_QUEUE = "postbridge-publish";
+export const PUBLISH_DLQ = "postbridge-publish-dlq";
+/** The webhook queue, as in wrangler.toml. */
+export const WEBHOOK_QUEUE = "postbridge-webhooks";
+export const webhookQueueConsumers = {
+  [WEBHOOK_QUEUE]: { maxBatchSize: 6, maxBatchTimeout: 0, maxRetries: 10 },
+};
+export const publishQueueConsumers = {
+  [PUBLISH_QUEUE]: { maxBatchSize: 25, maxBatchTimeout: 0, maxRetries: 8, deadLetterQueue: PUBLISH_DLQ },
+  [PUBLISH_DLQ]: { maxBatchSize: 10, maxBatchTimeout: 1 },
+};
 const PROBE_HOST = "storage-probe.internal";
 
 /** Options of the built worker itself; `bindings` override the test defaults. */
@@ -41,7 +54,9 @@ function apiWorker(bindings) {
     d1Databases: { DB: "test-db" },
     kvNamespaces: ["AUTH_CACHE"],
     r2Buckets: ["MEDIA"],
-    durableObjects: { RATE_LIMITER: "RateLimiter" },
+    durableObjects: { RATE_LIMITER: "RateLimiter", PUBLISH_SCHEDULER: "PublishScheduler" },
+    queueProducers: { PUBLISH_QUEUE: PUBLISH_QUEUE, WEBHOOK_QUEUE },
+    queueConsumers: { ...publishQueueConsumers, ...webhookQueueConsumers },
     // The dashboard, as wrangler.toml's `[assets]`: files are answered before the worker runs.
     assets: { directory: path.join(root, "dashboard/dist"), routerConfig: { has_user_worker: true } },
     bindings: {
@@ -132,8 +147,10 @@ export function miniflareOptions({ bindings = {}, worker = {}, meter = false, is
   const sharedObjects = Object.fromEntries(
     Object.entries(m.api.durableObjects ?? {}).map(([k, v]) => [k, { ...(typeof v === "string" ? { className: v } : v), scriptName: api.name }]),
   );
+  // A queue has one consumer: the first worker's (copies may still send to it).
+  const { queueConsumers: _consumers, ...copyOf } = m.api;
   const copies = Array.from({ length: isolates - 1 }, (_, i) => ({
-    ...m.api,
+    ...copyOf,
     name: `${api.name}-${i + 2}`,
     routes: [`${api.name}-${i + 2}.test/*`],
     durableObjects: sharedObjects,
@@ -153,6 +170,8 @@ export function miniflareOptions({ bindings = {}, worker = {}, meter = false, is
         d1Databases: { DB: "test-db" },
         kvNamespaces: ["AUTH_CACHE"],
         r2Buckets: ["MEDIA"],
+        queueProducers: { PUBLISH_QUEUE: PUBLISH_QUEUE },
+        serviceBindings: { API: "api" },
       },
     ],
   };
@@ -200,6 +219,12 @@ export class Storage {
       get: (key) => call("kv/get", { key }),
       list: (options = {}) => call("kv/list", { options }),
     };
+    this.queue = {
+      /** Sends each body as one message to the publish queue. */
+      send: (messages) => call("queue/send", { messages }),
+    };
+    /** Fires the API worker's cron trigger; resolves when its handler has finished. */
+    this.cron = (cron = "* * * * *") => call("cron", { cron });
     this.bucket = {
       async get(key) {
         const obj = await call("r2/get", { key });

@@ -14,6 +14,7 @@ pub mod idempotency_sweep;
 pub mod mcp;
 pub mod net;
 pub mod openapi;
+pub mod publish;
 pub mod ratelimit;
 pub mod scope;
 pub mod seal;
@@ -21,14 +22,16 @@ pub mod store;
 pub mod timing;
 #[cfg(all(test, target_arch = "wasm32"))]
 mod wasm_tests;
+pub mod webhooks;
 
-use worker::{event, Context, Env, ScheduleContext, ScheduledEvent};
+use worker::{event, Context, Env, MessageBatch, ScheduleContext, ScheduledEvent};
 
 use crate::ctx::Ctx;
 use crate::http::incoming::Incoming;
 use crate::http::respond::{self, finish};
 use crate::http::router;
 
+pub use crate::publish::scheduler::PublishScheduler;
 pub use crate::ratelimit::RateLimiter;
 
 #[event(fetch)]
@@ -67,10 +70,31 @@ async fn fetch(
     Ok(finish(&ctx, result))
 }
 
-/// The cron trigger (wrangler.toml `[triggers]`): each sweep is one line, in its own module,
-/// and logs its own line.
+/// Every Queue this worker consumes delivers here; each batch goes to the module that owns its
+/// queue: webhook deliveries (`webhooks::consumer`), else the publish queue and its dead-letter
+/// queue (`publish::consumer`).
+#[event(queue)]
+async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _: Context) -> worker::Result<()> {
+    if webhooks::consumer::consumes(&batch.queue()) {
+        webhooks::consumer::consume(batch, &env).await;
+        return Ok(());
+    }
+    publish::consumer::run(batch, env).await
+}
+
+/// The safety nets' cron expression (wrangler.toml `[triggers]`): every minute.
+const EVERY_MINUTE_CRON: &str = "* * * * *";
+
+/// The cron triggers (wrangler.toml `[triggers]`): every minute, the safety nets of publishing
+/// and webhooks; every 5 minutes, the cleanup sweeps (any other expression runs those, so a test
+/// may fire them with its own). Each sweep is one line, in its own module, and logs its own line.
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    if event.cron() == EVERY_MINUTE_CRON {
+        publish::sweep::run(&env).await;
+        webhooks::on_cron(&env).await;
+        return;
+    }
     let at = crate::domain::time::Timestamp::from_millis(event.schedule() as i64);
     cleanup::sweep(&env, at).await;
     idempotency_sweep::sweep(&env).await;

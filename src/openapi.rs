@@ -102,6 +102,7 @@ mod tests {
                 current: String::new(),
             },
             ApiError::NothingToRetry,
+            ApiError::PublishingNotSupported(vec![]),
             ApiError::ChannelAlreadyConnected,
             ApiError::IdempotencyKeyReused,
             ApiError::IdempotencyKeyInUse,
@@ -195,6 +196,59 @@ mod tests {
             error["properties"]["requestId"]["pattern"],
             "^req_[0-9A-Za-z]{16}$"
         );
+    }
+
+    /// The codes a target's `error` may carry, and the spellings of attempt outcomes, are the
+    /// publisher's own.
+    #[test]
+    fn publishing_enums_match_the_publisher() {
+        use crate::domain::publish::outcome::ErrorCode;
+        use crate::store::publishing::AttemptOutcome;
+        let d = doc();
+        let schemas = &d["components"]["schemas"];
+        let listed = |v: &Value| -> Vec<String> {
+            v.as_array()
+                .expect("an enum")
+                .iter()
+                .map(|c| c.as_str().expect("strings").to_owned())
+                .collect()
+        };
+        let target_codes = listed(&schemas["TargetErrorCode"]["enum"]);
+        let ours: Vec<String> = ErrorCode::ALL
+            .iter()
+            .map(|c| c.as_str().to_owned())
+            .collect();
+        assert_eq!(target_codes, ours);
+        let outcomes = listed(&schemas["PublishAttempt"]["properties"]["outcome"]["enum"]);
+        let mut ours: Vec<String> = vec!["IN_FLIGHT".to_owned()];
+        ours.extend(
+            [
+                AttemptOutcome::Published,
+                AttemptOutcome::AlreadyPublished,
+                AttemptOutcome::Retrying,
+                AttemptOutcome::Unknown,
+                AttemptOutcome::Failed,
+            ]
+            .iter()
+            .map(|o| o.as_str().to_owned()),
+        );
+        assert_eq!(outcomes, ours);
+        let target = &schemas["Target"];
+        for field in [
+            "status",
+            "platformPostId",
+            "url",
+            "publishedAt",
+            "attempts",
+            "error",
+        ] {
+            assert!(
+                target["required"]
+                    .as_array()
+                    .is_some_and(|r| r.iter().any(|f| f == field)),
+                "Target must require {field}"
+            );
+        }
     }
 
     /// Each error response lists the codes it may carry; each must have that response's status.
@@ -422,6 +476,7 @@ mod tests {
         ("posts", include_str!("api/posts.rs")),
         ("service", include_str!("api/service.rs")),
         ("social_accounts", include_str!("api/social_accounts.rs")),
+        ("webhooks", include_str!("api/webhooks.rs")),
         ("workspaces", include_str!("api/workspaces.rs")),
     ];
 

@@ -99,6 +99,17 @@ pub fn check_memberships(
     })
 }
 
+/// Work the worker does on its own, for no principal: the webhook dispatcher and delivery
+/// consumer (Queue and cron). There is no principal to check there, so this proof is given
+/// freely; the store functions that take it still filter every statement by the workspace
+/// their ids name. Request handlers never use it: they have a principal to check.
+#[derive(Debug)]
+pub struct Background;
+
+pub fn background() -> Authorized<Background> {
+    Authorized { inner: Background }
+}
+
 /// Minting, listing and revoking keys, and other account-level acts, need a session.
 pub fn require_session(p: &Principal) -> Result<Authorized<SessionUser>, ApiError> {
     match p.kind {
@@ -203,6 +214,13 @@ mod tests {
             (&full, &a, Action::ManageMembers, "SESSION_REQUIRED"),
             (&full, &c, Action::DeleteWorkspace, "SESSION_REQUIRED"),
             (&full, &b, Action::Review, "ROLE_FORBIDDEN"),
+            // Webhooks: sessions only, ADMIN or OWNER.
+            (&session, &a, Action::ManageWebhooks, "OK"),
+            (&session, &b, Action::ManageWebhooks, "ROLE_FORBIDDEN"),
+            (&session, &c, Action::ManageWebhooks, "WORKSPACE_FORBIDDEN"),
+            (&full, &a, Action::ManageWebhooks, "SESSION_REQUIRED"),
+            (&scoped, &a, Action::ManageWebhooks, "SESSION_REQUIRED"),
+            (&scoped, &b, Action::ManageWebhooks, "SESSION_REQUIRED"),
             (&full, &c, Action::Read, "WORKSPACE_FORBIDDEN"),
             (&scoped, &a, Action::WriteContent, "OK"),
             // In the owner's memberships, but outside the allow-list.

@@ -136,6 +136,23 @@ describe("every response carries X-Request-Id and Server-Timing", () => {
   });
 });
 
+describe("401 names the scheme (RFC 9110 §15.5.2)", () => {
+  test("a bearer route's 401 carries WWW-Authenticate: Bearer; a capability URL's 401 names none", async () => {
+    for (const headers of [{}, { Authorization: "Bearer pb_live_not-a-key" }, { Authorization: "Basic dXNlcjpwYXNz" }]) {
+      const res = await app.get("/me", { headers });
+      assertError(res, 401, "UNAUTHORIZED");
+      assert.equal(res.headers.get("www-authenticate"), 'Bearer realm="postbridge"');
+    }
+    const capability = await app.get("/media/med_x/download?token=nope");
+    assertError(capability, 401, "UNAUTHORIZED");
+    assert.equal(capability.headers.get("www-authenticate"), null);
+    // A wrong password is not a missing credential: no challenge.
+    const login = await app.post("/auth/login", { email: "nobody@example.com", password: `no such password ${unique("p")}` });
+    assertError(login, 401, "INVALID_CREDENTIALS");
+    assert.equal(login.headers.get("www-authenticate"), null);
+  });
+});
+
 describe("service routes", () => {
   test("GET /health needs no credential and answers JSON without touching storage", async () => {
     for (const headers of [{}, { Authorization: "Bearer not-a-token" }]) {

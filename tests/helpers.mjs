@@ -251,6 +251,8 @@ export class App {
     this.db = storage.db;
     this.kv = storage.kv;
     this.bucket = storage.bucket;
+    this.queue = storage.queue;
+    this.cron = storage.cron;
     this.extraRoutes = {};
   }
 
@@ -299,7 +301,7 @@ export class App {
    */
   async setClock(offsetMs) {
     assert.ok(this.metered, "the test clock needs the harness entry (startWorker's default)");
-    const res = await this.mf.dispatchFetch("http://test-clock.internal/", { method: "POST", body: JSON.stringify({ offsetMs }) });
+    const res = await this.mf.dispatchFetch("http://test-clock.internal/__clock", { method: "POST", body: JSON.stringify({ offsetMs }) });
     assert.equal(res.status, 200, await res.text());
     await res.arrayBuffer().catch(() => {});
     this.clockOffset = offsetMs;
@@ -466,6 +468,19 @@ export class App {
     await this.addMember(session, wsId, user.email, role);
     const key = (await this.mintKey(user.token, { name: `${role} key` })).key;
     return { ...user, id: user.user.id, session: user.token, key };
+  }
+
+  /** A webhook endpoint registered by `session` in `wsId`; the body holds its secret. */
+  async createWebhook(session, wsId, url, events = ["post.published"], extra = {}) {
+    const res = await this.post("/webhooks", { workspaceId: wsId, url, events, ...extra }, { token: session });
+    assert.equal(res.status, 201, res.text);
+    return res.body;
+  }
+
+  /** Fires the cron trigger, as the platform does every minute (Miniflare never does by itself). */
+  async cron() {
+    const worker = await this.mf.getWorker();
+    await worker.scheduled({ cron: "* * * * *" });
   }
 
   /** Row count of a table, read straight from D1, to prove a refusal wrote nothing. */

@@ -155,9 +155,10 @@ before(async () => {
   const ws = await app.createWorkspace(s);
   const spareWs = await app.createWorkspace(s);
   const review = await app.createWorkspace(s, { requireApproval: true });
-  const account = await post("/social-accounts", { workspaceId: ws.id, platform: "X", handle: "@hostile" });
+  // BLUESKY: a platform that publishes, so the pinned posts can be scheduled.
+  const account = await post("/social-accounts", { workspaceId: ws.id, platform: "BLUESKY", handle: "@hostile" });
   const spareAccount = await post("/social-accounts", { workspaceId: ws.id, platform: "THREADS", handle: "@spare" });
-  const reviewAccount = await post("/social-accounts", { workspaceId: review.id, platform: "X", handle: "@review" });
+  const reviewAccount = await post("/social-accounts", { workspaceId: review.id, platform: "BLUESKY", handle: "@review" });
   const folder = await post("/media/folders", { workspaceId: ws.id, name: "Hostile" });
   const spareFolder = await post("/media/folders", { workspaceId: ws.id, name: "Spare" });
   const media = await post("/media/from-url", { workspaceId: ws.id, url: "https://cdn.example.com/a.png", folderId: folder.id });
@@ -218,7 +219,8 @@ function baseBody(method, template) {
     "post /workspaces/{workspaceId}/api-keys": () => ({ name: "k", expiresAt: p.later, workspaceId: p.ws }),
     "post /workspaces/{workspaceId}/members": () => ({ email: p.owner.email, role: "MEMBER", workspaceId: p.ws }),
     "patch /workspaces/{workspaceId}/members/{userId}": () => ({ role: "EDITOR", workspaceId: p.ws }),
-    "post /social-accounts": () => ({ workspaceId: p.ws, platform: "BLUESKY", handle: "@h", displayName: "H", externalId: "e", credentials: { t: "x" } }),
+    "post /social-accounts": () => ({ workspaceId: p.ws, platform: "BLUESKY", handle: "@h", displayName: "H", externalId: "e", credentials: { identifier: "h.bsky.social", appPassword: "app-password", service: "https://bsky.social" } }),
+    "patch /social-accounts/{accountId}": () => ({ handle: "@h2", displayName: "H2", workspaceId: p.ws, credentials: { identifier: "h.bsky.social", appPassword: "app-password", service: "https://bsky.social" } }),
     "post /posts": () => ({ content: "c", targets: [{ accountId: p.account, captionOverride: "c", firstComment: "f", mediaIds: [p.media], platformOptions: {} }], mediaIds: [p.media], scheduledFor: p.later, workspaceId: p.ws }),
     "patch /posts/{postId}": () => ({ content: "c", targets: [{ accountId: p.account, captionOverride: "c", firstComment: "f", mediaIds: [p.media] }], mediaIds: [p.media], workspaceId: p.ws }),
     "post /posts/{postId}/schedule": () => ({ scheduledFor: p.later }),

@@ -1,11 +1,15 @@
 // Secret hygiene (issue 6, item 5): the harness learns every secret that passes through
 // `App.request` — session tokens from signup and login, API keys from their create calls,
-// passwords it sends, social-account `credentials` it sends — and at the end of each file
+// webhook signing secrets from their create and rotate calls, passwords it sends,
+// social-account `credentials` it sends — and at the end of each file
 // asserts that no response (other than the one that legitimately returned a token or key, once)
 // and no worker log line holds any of them.
 
 /** Any API key or session token: the prefix and 32 base62 characters. */
 export const TOKEN_RE = /pb_(live|sess)_[0-9A-Za-z]{32}/g;
+
+/** A webhook signing secret: `whsec_` and base64 of 32 bytes. */
+export const WEBHOOK_SECRET_RE = /whsec_[A-Za-z0-9+/]{43}=/g;
 
 /** Strings shorter than this are not tracked as secrets: they would match by chance. */
 const MIN_SECRET_LENGTH = 8;
@@ -16,10 +20,14 @@ const MINTS = {
   "POST /auth/login": "token",
   "POST /api-keys": "key",
   "POST /workspaces/{workspaceId}/api-keys": "key",
+  "POST /webhooks": "secret",
+  "POST /webhooks/{webhookId}/rotate-secret": "secret",
 };
 
 /** The operations that hand out a session in their `Set-Cookie` header (the dashboard's). */
 const COOKIE_MINTS = new Set(["POST /dashboard/signup", "POST /dashboard/login"]);
+/** What kind of secret a minting operation's field holds. */
+const KIND = { key: "API key", token: "session token", secret: "webhook secret" };
 
 function parseSent(body) {
   if (body === undefined || body === null) return undefined;
@@ -52,6 +60,11 @@ function* passwords(value) {
   }
 }
 
+/** Operations whose body may carry social-account credentials. */
+const CREDENTIAL_OPERATIONS = new Set(["POST /social-accounts", "PATCH /social-accounts/{accountId}"]);
+/** Fields of the publishers' credentials that are not secret (BLUESKY, MASTODON). */
+const PUBLIC_CREDENTIAL_FIELDS = new Set(["identifier", "service", "instanceUrl"]);
+
 export class SecretLedger {
   constructor() {
     /** secret → { kind, origin: the sequence number of the response that returned it, or null } */
@@ -71,14 +84,19 @@ export class SecretLedger {
     const seq = ++this.seq;
     const sent = parseSent(sentBody);
     for (const p of passwords(sent)) this.learn(p, "password");
-    if (operation === "POST /social-accounts" && sent && typeof sent === "object" && sent.credentials != null) {
+    if (CREDENTIAL_OPERATIONS.has(operation) && sent && typeof sent === "object" && sent.credentials != null) {
       const c = sent.credentials;
-      for (const leaf of leaves(c)) this.learn(leaf, "social-account credential");
+      // The publishers' credentials name their account and server in the clear (a handle, a
+      // URL, shown elsewhere anyway); their password and token are the secrets.
+      const secretPart = c && typeof c === "object" && !Array.isArray(c)
+        ? Object.fromEntries(Object.entries(c).filter(([k]) => !PUBLIC_CREDENTIAL_FIELDS.has(k)))
+        : c;
+      for (const leaf of leaves(secretPart)) this.learn(leaf, "social-account credential");
       if (typeof c === "object") this.learn(JSON.stringify(c), "social-account credentials (serialised)");
     }
     const field = MINTS[operation];
     if (field && res.status >= 200 && res.status < 300 && typeof res.body?.[field] === "string") {
-      this.learn(res.body[field], field === "key" ? "API key" : "session token", seq);
+      this.learn(res.body[field], KIND[field], seq);
     }
     if (COOKIE_MINTS.has(operation) && res.status >= 200 && res.status < 300) {
       for (const m of (res.headers.get("set-cookie") ?? "").matchAll(TOKEN_RE)) this.learn(m[0], "session token (cookie)", seq);
@@ -96,6 +114,7 @@ export class SecretLedger {
       needles.push({ needle: secret, kind, origin, secret });
       // Keys and tokens are also looked for by their secret part, so `key.slice(8)` is caught.
       if (/^pb_(live|sess)_/.test(secret)) needles.push({ needle: secret.slice(8), kind: `${kind} (secret part)`, origin, secret });
+      if (secret.startsWith("whsec_")) needles.push({ needle: secret.slice(6), kind: `${kind} (secret part)`, origin, secret });
     }
     const show = (s) => (s.length > 24 ? `${s.slice(0, 12)}…${s.slice(-4)}` : s);
     const around = (text, i, n) => JSON.stringify(text.slice(Math.max(0, i - 60), i + n + 60));
@@ -110,7 +129,7 @@ export class SecretLedger {
       }
       if ((MINTS[r.operation] || COOKIE_MINTS.has(r.operation)) && r.status < 300) continue;
       for (const [where, text] of [["body", r.text], ["headers", r.headers]]) {
-        for (const m of text.matchAll(TOKEN_RE)) {
+        for (const m of [...text.matchAll(TOKEN_RE), ...text.matchAll(WEBHOOK_SECRET_RE)]) {
           if (this.secrets.has(m[0])) continue; // reported above with its kind
           hits.push(`response ${where} of ${r.method} ${r.url} → ${r.status} (${r.operation}) holds a credential-shaped string ${show(m[0])}: …${around(text, m.index, m[0].length)}…`);
         }
@@ -120,7 +139,7 @@ export class SecretLedger {
       for (const { needle, kind, secret } of needles) {
         if (line.includes(needle)) hits.push(`a log line holds a ${kind} ${show(secret)}: ${line.length > 400 ? line.slice(0, 400) + "…" : line}`);
       }
-      for (const m of line.matchAll(TOKEN_RE)) {
+      for (const m of [...line.matchAll(TOKEN_RE), ...line.matchAll(WEBHOOK_SECRET_RE)]) {
         if (this.secrets.has(m[0])) continue; // reported above with its kind
         hits.push(`a log line holds a credential-shaped string ${show(m[0])}: ${line.length > 400 ? line.slice(0, 400) + "…" : line}`);
       }

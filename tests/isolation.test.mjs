@@ -289,3 +289,125 @@ describe("isolation: the dashboard's cookie", () => {
     assert.deepEqual(await snapshot(), before);
   });
 });
+
+describe("isolation: publishing's routes on another workspace's post or account", () => {
+  /** The stranger's post (with an attempt row) and account, and rows a refusal must not touch. */
+  async function theirs(p) {
+    const account = await app.post("/social-accounts", { workspaceId: p.foreign.id, platform: "BLUESKY", handle: "@theirs" }, { token: p.stranger.token });
+    assert.equal(account.status, 201, account.text);
+    const post = await app.post("/posts", { content: "Theirs", targets: [{ accountId: account.body.id }] }, { token: p.stranger.token });
+    assert.equal(post.status, 201, post.text);
+    const t = post.body.targets[0];
+    await app.db.prepare(
+      "INSERT INTO publish_attempts (id, workspace_id, post_id, target_id, number, lease_id, started_at, finished_at, outcome, http_status, duration_ms) VALUES (?, ?, ?, ?, 1, 'l', ?, ?, 'PUBLISHED', 200, 5)",
+    ).bind(`att_${p.foreign.id.slice(3)}0123456789abcdef`, p.foreign.id, post.body.id, t.id, new Date().toISOString(), new Date().toISOString()).run();
+    return { account: account.body, post: post.body };
+  }
+  const rows = async (them) => ({
+    accounts: await all("SELECT * FROM social_accounts WHERE id = ?", them.account.id),
+    attempts: await all("SELECT * FROM publish_attempts WHERE post_id = ?", them.post.id),
+  });
+  const ghost = (prefix, ws) => `${prefix}${ws.slice(3)}${"Z".repeat(16)}`;
+
+  for (const [method, path, body] of [
+    ["GET", (them) => `/posts/${them.post.id}/attempts`, undefined, (ws) => `/posts/${ghost("post_", ws)}/attempts`],
+    ["PATCH", (them) => `/social-accounts/${them.account.id}`, { handle: "@mine now", credentials: { identifier: "me.test", appPassword: "pw" } }, (ws) => `/social-accounts/${ghost("soc_", ws)}`],
+  ].map(([m, real, b, g]) => [m, { real, ghostOf: g }, b])) {
+    test(`${method} ${method === "GET" ? "/posts/{postId}/attempts" : "/social-accounts/{accountId}"}: 403 WORKSPACE_FORBIDDEN at the edge for every credential, the same as a ghost, nothing read or changed`, async () => {
+      const p = await app.personas();
+      const them = await theirs(p);
+      const before = await rows(them);
+      for (const token of [p.session, p.fullKey, p.scopedKey]) {
+        await app.get("/me", { token });
+        const real = await app.request(method, path.real(them), { token, body });
+        const gone = await app.request(method, path.ghostOf(ghostWorkspaceId()), { token, body });
+        for (const res of [real, gone]) {
+          assertError(res, 403, "WORKSPACE_FORBIDDEN");
+          assertNoD1(res);
+        }
+        assert.equal(withoutRequestId(real.text), withoutRequestId(gone.text));
+        assert.ok(!real.text.includes(them.post.id) && !real.text.includes(them.account.id));
+      }
+      assert.deepEqual(await rows(them), before);
+      // The stranger reads their own attempts.
+      const own = await app.get(`/posts/${them.post.id}/attempts`, { token: p.stranger.token });
+      assert.equal(own.status, 200, own.text);
+      assert.equal(own.body.length, 1);
+    });
+  }
+});
+
+describe("isolation: webhooks of another user or another workspace are invisible", () => {
+  // `{ws}` is the target workspace, `{hook}` a webhook endpoint in it, `{msg}` a delivery id in it.
+  const WEBHOOK_ROUTES = [
+    ["GET", "/webhooks?workspaceId={ws}"],
+    ["POST", "/webhooks", { workspaceId: "{ws}", url: "https://hooks.example.com/taken-over", events: ["post.published"] }],
+    ["GET", "/webhooks/{hook}"],
+    ["PATCH", "/webhooks/{hook}", { url: "https://hooks.example.com/taken-over", enabled: true }],
+    ["DELETE", "/webhooks/{hook}"],
+    ["POST", "/webhooks/{hook}/rotate-secret"],
+    ["POST", "/webhooks/{hook}/test"],
+    ["GET", "/webhooks/{hook}/deliveries"],
+    ["POST", "/webhooks/{hook}/deliveries/{msg}/redeliver"],
+  ];
+  let p;
+  const hooks = {};
+  before(async () => {
+    p = await app.personas();
+    // The stranger's endpoint, and one of the owner's in the workspace the scoped key may not reach.
+    hooks.foreign = await app.createWebhook(p.stranger.token, p.foreign.id, "https://hooks.example.com/stranger");
+    hooks.ws2 = await app.createWebhook(p.session, p.ws2.id, "https://hooks.example.com/owner-ws2");
+  });
+
+  const webhookRows = async () => ({
+    endpoints: await all("SELECT * FROM webhook_endpoints ORDER BY id"),
+    deliveries: await all("SELECT * FROM webhook_deliveries ORDER BY id"),
+    attempts: await all("SELECT * FROM webhook_attempts ORDER BY delivery_id, attempt"),
+  });
+  const fillAll = (value, values) =>
+    typeof value === "string" ? fill(value, values) : value && JSON.parse(fill(JSON.stringify(value), values));
+
+  for (const caller of CALLERS) {
+    const code = caller.isKey ? "SESSION_REQUIRED" : "WORKSPACE_FORBIDDEN";
+    test(`${caller.name}: every webhook route is 403 ${code} with no d1, the same for a ghost, and nothing changes`, async () => {
+      const token = p[caller.credential];
+      await app.warm(token);
+      const target = caller.target === "foreign" ? p.foreign : p.ws2;
+      const real = { ws: target.id, hook: hooks[caller.target].id, msg: ghostId("msg_", target.id) };
+      const ghostWs = ghostWorkspaceId();
+      const ghost = { ws: ghostWs, hook: ghostId("wh_", ghostWs), msg: ghostId("msg_", ghostWs) };
+      const before = await webhookRows();
+      for (const [method, path, body] of WEBHOOK_ROUTES) {
+        const answers = [];
+        for (const values of [real, ghost]) {
+          const res = await app.request(method, fill(path, values), { token, body: fillAll(body, values) });
+          assertError(res, 403, code);
+          assertNoD1(res);
+          answers.push(withoutRequestId(res.text));
+        }
+        assert.equal(answers[0], answers[1], `${method} ${path}`);
+      }
+      assert.deepEqual(await webhookRows(), before);
+    });
+  }
+
+  test("a forged id (my workspace, another endpoint's random part) is 404; lists never show another workspace's endpoints", async () => {
+    const forged = `wh_${p.ws1.id.slice(3)}${hooks.foreign.id.slice(19)}`;
+    const res = await app.get(`/webhooks/${forged}`, { token: p.session });
+    assertError(res, 404, "NOT_FOUND");
+    for (const path of [`/webhooks/${forged}/deliveries`, `/webhooks/${forged}/rotate-secret`, `/webhooks/${forged}/test`]) {
+      const r = await app.request(path.endsWith("deliveries") ? "GET" : "POST", path, { token: p.session });
+      assertError(r, 404, "NOT_FOUND");
+    }
+    const mine = await app.get(`/webhooks?workspaceId=${p.ws1.id}`, { token: p.session });
+    assert.equal(mine.status, 200, mine.text);
+    assert.ok(!mine.text.includes(hooks.foreign.id));
+    const theirs = await app.get(`/webhooks?workspaceId=${p.foreign.id}`, { token: p.stranger.token });
+    assert.deepEqual(theirs.body.map((w) => w.id), [hooks.foreign.id]);
+    // A delivery id of another workspace under my endpoint: 404 before any read.
+    const myHook = await app.createWebhook(p.session, p.ws1.id, "https://hooks.example.com/mine");
+    const cross = await app.post(`/webhooks/${myHook.id}/deliveries/${ghostId("msg_", p.foreign.id)}/redeliver`, undefined, { token: p.session });
+    assertError(cross, 404, "NOT_FOUND");
+    assertNoD1(cross);
+  });
+});

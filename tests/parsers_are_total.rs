@@ -537,3 +537,98 @@ proptest! {
         }
     }
 }
+
+// --- publishing --------------------------------------------------------------------------------
+
+use postbridge::domain::publish::credentials as publish_credentials;
+use postbridge::domain::publish::facets::{self, Feature};
+use postbridge::domain::publish::limits::{self, InstanceLimits};
+use postbridge::domain::publish::{multipart, retry, tid};
+
+/// An HTTP-date in its three forms, for mutating.
+fn http_date() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("Sun, 06 Nov 1994 08:49:37 GMT".to_owned()),
+        Just("Sunday, 06-Nov-94 08:49:37 GMT".to_owned()),
+        Just("Sun Nov  6 08:49:37 1994".to_owned()),
+        (0u64..100_000).prop_map(|n| n.to_string()),
+    ]
+}
+
+/// Post texts with links, hashtags, mentions and wide characters, for mutating.
+fn post_text() -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        prop::sample::select(vec![
+            "#tag",
+            "＃全角",
+            " ",
+            "https://example.com/a?b=c",
+            "(https://x.io/a)",
+            "@alice@example.social",
+            "é",
+            "👨‍👩‍👧‍👦",
+            "e\u{301}",
+            "#\u{FE0F}\u{20E3}",
+            ".",
+            "\n",
+            "http://",
+            "#123",
+        ]),
+        0..12,
+    )
+    .prop_map(|parts| parts.concat())
+}
+
+proptest! {
+    #![proptest_config(config(1024))]
+
+    /// Retry-After (seconds or an HTTP-date) and Bluesky's ratelimit-reset, whatever a platform
+    /// (or a fault proxy) sends.
+    #[test]
+    fn retry_after_parses_totally(s in hostile_or(http_date()), now in instant()) {
+        let _ = retry::retry_after_s(&s, now);
+        let _ = retry::ratelimit_reset_s(&s, now);
+        if let Some(ms) = retry::http_date_ms(&s) {
+            // Years 1900 to 9999 only.
+            prop_assert!((-2_208_988_800_000..=time::MAX.millis()).contains(&ms));
+        }
+    }
+
+    /// Facets of any text sit on character boundaries inside it, and mark what they say.
+    #[test]
+    fn facets_are_total_and_on_char_boundaries(s in hostile_or(post_text())) {
+        for f in facets::detect(&s) {
+            prop_assert!(f.byte_start < f.byte_end && f.byte_end <= s.len());
+            prop_assert!(s.is_char_boundary(f.byte_start) && s.is_char_boundary(f.byte_end));
+            let marked = &s[f.byte_start..f.byte_end];
+            match f.feature {
+                Feature::Link(uri) => prop_assert_eq!(marked, uri.as_str()),
+                Feature::Tag(tag) => prop_assert!(marked.ends_with(tag.as_str())),
+            }
+        }
+        let _ = limits::graphemes(&s);
+        let _ = limits::mastodon_length(&s, 23);
+    }
+
+    /// Record keys, sealed values and multipart boundaries from any text.
+    #[test]
+    fn keys_seals_and_boundaries_are_total(s in hostile_or(any_id()), ms in instant()) {
+        let _ = tid::micros(&s);
+        prop_assert!(tid::is_valid(&tid::derive(&s, ms)));
+        let _ = postbridge::seal::split_sealed(&s);
+        let part = multipart::Part { name: "file", file: Some((&s, "image/png")), body: s.as_bytes() };
+        if let Ok(body) = multipart::build(&s, &[part]) {
+            prop_assert!(body.ends_with(b"--\r\n"));
+        }
+    }
+
+    /// Credentials and instance documents of any JSON shape.
+    #[test]
+    fn publishing_documents_are_read_totally(v in json_value()) {
+        for p in [Platform::Bluesky, Platform::Mastodon, Platform::X] {
+            let _ = publish_credentials::parse(p, &v);
+        }
+        let _ = InstanceLimits::from_instance(&v);
+        let _ = InstanceLimits::from_instance(&serde_json::json!({ "configuration": v }));
+    }
+}

@@ -493,8 +493,9 @@ describe("DELETE /social-accounts/{id}", () => {
 
   test("cancels the account's pending targets and the scheduled posts left with nothing to publish; published stays published", async () => {
     const p = await app.personas();
-    const gone = await connect(p.session, p.ws1.id, "X");
-    const stays = await connect(p.session, p.ws1.id, "INSTAGRAM");
+    // The platforms that publish, so posts to them can be scheduled.
+    const gone = await connect(p.session, p.ws1.id, "BLUESKY");
+    const stays = await connect(p.session, p.ws1.id, "MASTODON");
     const at = inAnHour();
     const only = await createPost(p.session, [gone.id], { scheduledFor: at });
     const both = await createPost(p.session, [gone.id, stays.id], { scheduledFor: at });
@@ -503,7 +504,7 @@ describe("DELETE /social-accounts/{id}", () => {
     await app.db.prepare("UPDATE posts SET status = 'PUBLISHED' WHERE id = ?").bind(published.id).run();
     await app.db.prepare("UPDATE post_targets SET status = 'PUBLISHED', published_at = ? WHERE post_id = ?").bind(new Date().toISOString(), published.id).run();
     // A post in another workspace on the same platform is untouched.
-    const elsewhereAccount = await connect(p.session, p.ws2.id, "X");
+    const elsewhereAccount = await connect(p.session, p.ws2.id, "BLUESKY");
     const elsewhere = await createPost(p.session, [elsewhereAccount.id], { scheduledFor: at });
     assert.equal(only.status, "SCHEDULED");
 
@@ -550,8 +551,10 @@ describe("DELETE /social-accounts/{id}", () => {
 
     test("EDITOR, MEMBER and CLIENT_REVIEWER are 403 ROLE_FORBIDDEN, no d1, nothing changed", async () => {
       const p = await app.personas();
-      const { credentials } = secretCredentials();
-      const a = await connect(p.session, p.ws1.id, "X", { credentials });
+      const { secret } = secretCredentials();
+      // BLUESKY, so the post can be scheduled; its credentials in the shape it takes.
+      const credentials = { identifier: "brand.bsky.social", appPassword: secret, service: "https://pds.example.com" };
+      const a = await connect(p.session, p.ws1.id, "BLUESKY", { credentials });
       const post = await createPost(p.session, [a.id], { scheduledFor: inAnHour() });
       const before = await accountRow(a.id);
       const targets = await all("SELECT * FROM post_targets WHERE post_id = ?", post.id);

@@ -86,7 +86,8 @@ describe("scheduledFor", () => {
   async function world() {
     const owner = await app.signup();
     const ws = await app.createWorkspace(owner.token);
-    const account = (await app.post("/social-accounts", { workspaceId: ws.id, platform: "X", handle: "@t" }, { token: owner.token })).body;
+    // BLUESKY: a platform that publishes, so posts to it can be scheduled.
+    const account = (await app.post("/social-accounts", { workspaceId: ws.id, platform: "BLUESKY", handle: "@t" }, { token: owner.token })).body;
     const draft = async () => (await app.post("/posts", { content: "c", targets: [{ accountId: account.id }] }, { token: owner.token })).body;
     return { token: owner.token, account, draft };
   }

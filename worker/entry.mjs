@@ -8,8 +8,9 @@
 import { WorkerEntrypoint } from "cloudflare:workers";
 import RustWorker from "../build/index.js";
 
-// The rate limiter's Durable Object class (src/ratelimit/), bound as RATE_LIMITER.
-export { RateLimiter } from "../build/index.js";
+// The rate limiter's Durable Object class (src/ratelimit/), bound as RATE_LIMITER, and the
+// publisher's scheduler (src/publish/scheduler.rs), bound as PUBLISH_SCHEDULER.
+export { RateLimiter, PublishScheduler } from "../build/index.js";
 
 const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 const inFlight = new Set();
@@ -45,23 +46,38 @@ function internalError(error, started) {
   });
 }
 
+/** Runs `work` unless the wasm instance traps first; a trap rejects (the runtime retries the
+ * queue batch or logs the failed cron run). */
+async function guarded(work) {
+  let fail;
+  const trapped = new Promise((_, reject) => (fail = reject));
+  inFlight.add(fail);
+  try {
+    return await Promise.race([work(), trapped]);
+  } finally {
+    inFlight.delete(fail);
+  }
+}
+
 export default class extends WorkerEntrypoint {
-  async fetch(request) {
-    const started = Date.now();
-    let fail;
-    const trapped = new Promise((_, reject) => (fail = reject));
-    inFlight.add(fail);
-    try {
-      return await Promise.race([new RustWorker(this.ctx, this.env).fetch(request), trapped]);
-    } catch (error) {
-      return internalError(error, started);
-    } finally {
-      inFlight.delete(fail);
-    }
+  // The publish queue and its dead-letter queue (src/publish/consumer.rs), and the webhook
+  // queue (src/webhooks/consumer.rs).
+  async queue(batch) {
+    return guarded(() => new RustWorker(this.ctx, this.env).queue(batch));
   }
 
-  // Cron triggers (wrangler.toml): the Rust `scheduled` handler; each job logs its own line.
+  // Cron triggers (wrangler.toml): the Rust `scheduled` handler (the publisher's and the
+  // webhooks' sweeps, the cleanup of what expires); each job logs its own line.
   async scheduled(controller) {
-    await new RustWorker(this.ctx, this.env).scheduled(controller);
+    return guarded(() => new RustWorker(this.ctx, this.env).scheduled(controller));
+  }
+
+  async fetch(request) {
+    const started = Date.now();
+    try {
+      return await guarded(() => new RustWorker(this.ctx, this.env).fetch(request));
+    } catch (error) {
+      return internalError(error, started);
+    }
   }
 }

@@ -9,8 +9,10 @@ pub mod me;
 pub mod media;
 pub mod members;
 pub mod posts;
+pub mod publishable;
 pub mod service;
 pub mod social_accounts;
+pub mod webhooks;
 pub mod workspaces;
 
 use crate::auth::authenticate;
@@ -114,6 +116,9 @@ pub async fn dispatch_as(
             social_accounts::create_social_account(ctx, incoming.request(), who).await
         }
         Route::GetSocialAccount => social_accounts::get_social_account(ctx, who, &p[0]).await,
+        Route::UpdateSocialAccount => {
+            social_accounts::update_social_account(ctx, incoming.request(), who, &p[0]).await
+        }
         Route::DisconnectSocialAccount => {
             social_accounts::disconnect_social_account(ctx, who, &p[0]).await
         }
@@ -126,6 +131,7 @@ pub async fn dispatch_as(
         Route::ReschedulePost => posts::reschedule_post(ctx, incoming.request(), who, &p[0]).await,
         Route::CancelPost => posts::cancel_post(ctx, who, &p[0]).await,
         Route::RetryPost => posts::retry_post(ctx, who, &p[0]).await,
+        Route::ListPostAttempts => posts::list_attempts(ctx, who, &p[0]).await,
         Route::ApprovePost => posts::approve_post(ctx, who, &p[0]).await,
         Route::RequestChanges => posts::request_changes(ctx, incoming.request(), who, &p[0]).await,
         Route::ListComments => comments::list_comments(ctx, who).await,
@@ -148,6 +154,17 @@ pub async fn dispatch_as(
         Route::DeleteMedia => media::delete_media(ctx, who, &p[0]).await,
         Route::CompleteMedia => media::complete_upload(ctx, who, &p[0]).await,
         Route::MoveMedia => media::move_media(ctx, incoming.request(), who, &p[0]).await,
+        Route::ListWebhooks => webhooks::list_webhooks(ctx, who).await,
+        Route::CreateWebhook => webhooks::create_webhook(ctx, incoming.request(), who).await,
+        Route::GetWebhook => webhooks::get_webhook(ctx, who, &p[0]).await,
+        Route::UpdateWebhook => webhooks::update_webhook(ctx, incoming.request(), who, &p[0]).await,
+        Route::DeleteWebhook => webhooks::delete_webhook(ctx, who, &p[0]).await,
+        Route::RotateWebhookSecret => webhooks::rotate_webhook_secret(ctx, who, &p[0]).await,
+        Route::TestWebhook => webhooks::test_webhook(ctx, who, &p[0]).await,
+        Route::ListWebhookDeliveries => webhooks::list_webhook_deliveries(ctx, who, &p[0]).await,
+        Route::RedeliverWebhookDelivery => {
+            webhooks::redeliver_webhook_delivery(ctx, who, &p[0], &p[1]).await
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 use worker::Request;
 
 use crate::api::idempotency::once;
+use crate::api::publishable::{self, Edit};
 use crate::api::{named, page_reply, page_request, path_workspace};
 use crate::auth::principal::Principal;
 use crate::ctx::Ctx;
@@ -16,12 +17,14 @@ use crate::domain::text::long_text;
 use crate::domain::time::Timestamp;
 use crate::domain::DomainError;
 use crate::http::body::{read_json, Fields};
-use crate::http::error::{ApiError, FieldError};
+use crate::http::error::{ApiError, Context as _, FieldError};
 use crate::http::respond::Reply;
+use crate::publish::scheduler;
 use crate::scope::{self, check_many, Authorized, InWorkspace};
 use crate::store::posts::{
-    self as store, Applied, Change, ListFilter, NewPost, PostView, TargetInput,
+    self as store, Applied, Change, Guard, ListFilter, NewPost, PostView, Preflight, TargetInput,
 };
+use crate::store::publishing::{self as publishing_store, AttemptView};
 
 pub const CONTENT_MAX: usize = 10_000;
 pub const TARGETS_MAX: usize = 20;
@@ -100,13 +103,14 @@ fn infer_workspace(targets: &[TargetInput], media: &[MediaId]) -> Result<Workspa
 }
 
 /// Every target's account must be a connected account of the workspace, and every media id
-/// a READY asset of it. Returns whether the workspace requires approval.
+/// a READY asset of it. Returns what it read (whether the workspace requires approval, the
+/// accounts and media), for the publishing rules.
 async fn preflight(
     ctx: &Ctx,
     ws: &Authorized<InWorkspace>,
     targets: &[TargetInput],
     media: &[MediaId],
-) -> Result<bool, ApiError> {
+) -> Result<Preflight, ApiError> {
     let accounts: Vec<&SocialAccountId> = targets.iter().map(|t| &t.account_id).collect();
     let mut named_media: Vec<(String, &MediaId)> = media
         .iter()
@@ -136,7 +140,7 @@ async fn preflight(
         })
         .collect();
     for (field, m) in &named_media {
-        if !found.ready_media.iter().any(|r| r == m.as_str()) {
+        if !found.ready_media.iter().any(|r| r.id == m.as_str()) {
             problems.push(FieldError::new(
                 field.clone(),
                 "is not a READY media asset of this workspace",
@@ -144,9 +148,18 @@ async fn preflight(
         }
     }
     if problems.is_empty() {
-        Ok(found.needs_approval)
+        Ok(found)
     } else {
         Err(ApiError::Validation(problems))
+    }
+}
+
+/// Tells the publisher's scheduler when a post that just became due-able falls due.
+fn notify_if_scheduled(ctx: &Ctx, view: &PostView) {
+    if view.status == PostStatus::Scheduled.as_str() {
+        if let Some(at) = &view.scheduled_for {
+            scheduler::notify(ctx, at);
+        }
     }
 }
 
@@ -168,7 +181,11 @@ pub async fn create_post(ctx: &Ctx, req: &mut Request, p: &Principal) -> Result<
     let ws = named(ctx, Some(inferred.as_str()), body_ws.as_deref())?.ok_or(ApiError::NotFound)?;
     let ws = scope::check(p, &ws, Action::WriteContent)?;
     once(ctx, p, &ws, &ok, || async {
-        let needs_approval = preflight(ctx, &ws, &targets, &media).await?;
+        let found = preflight(ctx, &ws, &targets, &media).await?;
+        if scheduled_for.is_some() {
+            publishable::check_new(&content, &targets, &media, &found)?;
+        }
+        let needs_approval = found.needs_approval;
         let id = PostId::generate_in(&ws.get().id);
         let scheduled = scheduled_for.map(Timestamp::to_rfc3339);
         let post = NewPost {
@@ -188,6 +205,7 @@ pub async fn create_post(ctx: &Ctx, req: &mut Request, p: &Principal) -> Result<
             &ctx.now().to_rfc3339(),
         )
         .await?;
+        notify_if_scheduled(ctx, &view);
         let location = format!("/api/v1/posts/{}", view.id);
         Ok(Reply::json(201, &view)?.header("Location", location))
     })
@@ -300,11 +318,11 @@ pub async fn update_post(
     let ws = named(ctx, Some(post.workspace().as_str()), body_ws.as_deref())?
         .ok_or(ApiError::NotFound)?;
     let ws = scope::check(p, &ws, Action::WriteContent)?;
-    if let Some(t) = &targets {
+    let found = if let Some(t) = &targets {
         if infer_workspace(t, media.as_deref().unwrap_or_default())? != ws.get().id {
             return Err(ApiError::AccountsSpanWorkspaces);
         }
-        preflight(ctx, &ws, t, media.as_deref().unwrap_or_default()).await?;
+        Some(preflight(ctx, &ws, t, media.as_deref().unwrap_or_default()).await?)
     } else if let Some(m) = &media {
         if let Some(j) = m.iter().position(|m| m.workspace() != ws.get().id) {
             return Err(ApiError::field(
@@ -312,26 +330,84 @@ pub async fn update_post(
                 "belongs to another workspace",
             ));
         }
-        preflight(ctx, &ws, &[], m).await?;
-    }
+        Some(preflight(ctx, &ws, &[], m).await?)
+    } else {
+        None
+    };
     let media_json = media
         .as_ref()
         .map(|m| crate::store::json_list(m.iter().map(MediaId::as_str)));
-    let change = Change::edit(
-        content.as_deref(),
-        media_json.as_deref(),
-        targets.as_deref(),
-    );
-    let applied = store::apply(
-        &ctx.db,
-        &ws,
-        &post,
-        change,
-        ctx.request_id.as_str(),
-        &ctx.now().to_rfc3339(),
-    )
-    .await?;
-    settle(applied, 200)
+    let edit = Edit {
+        content: content.as_deref(),
+        media: media.as_deref(),
+        targets: targets.as_deref(),
+        preflight: found.as_ref(),
+    };
+    // A post on the schedule must stay publishable: the edit is checked against the post as
+    // stored and applied only to that revision; a draft's edit, only while it is a draft. A
+    // racing change makes the guard lose: read, check and try again.
+    for round in 1..=CHECKED_ROUNDS {
+        let stored = publishing_store::publishable(&ctx.db, &ws, &post).await?;
+        let guard = match stored.as_ref() {
+            Some(s) if is_checked(&s.status) => {
+                publishable::check_stored(s, &edit)?;
+                Guard::Revision(s.revision.clone())
+            }
+            Some(s) => Guard::Status(PostStatus::parse(&s.status).ctx("stored post status")?),
+            None => Guard::Revision(None),
+        };
+        let change = Change::edit(
+            content.as_deref(),
+            media_json.as_deref(),
+            targets.as_deref(),
+        )
+        .guarded(guard);
+        let applied = store::apply(
+            &ctx.db,
+            &ws,
+            &post,
+            change,
+            ctx.request_id.as_str(),
+            &ctx.now().to_rfc3339(),
+        )
+        .await?;
+        if lost_a_race(&applied, Transition::Edit)? && round < CHECKED_ROUNDS {
+            continue;
+        }
+        return settle_checked(applied, 200, Transition::Edit);
+    }
+    Err(ApiError::Internal("edit: no round ran".into()))
+}
+
+/// How often a change checked against the publishing rules is read, checked and tried again
+/// when a racing change moved the post in between.
+const CHECKED_ROUNDS: usize = 4;
+
+/// Whether the publishing rules check a post in this status when it is edited.
+fn is_checked(status: &str) -> bool {
+    status == PostStatus::Scheduled.as_str() || status == PostStatus::NeedsApproval.as_str()
+}
+
+/// A guarded change that lost while the post's status still allowed it: another change came
+/// between the read and the write.
+fn lost_a_race(applied: &Applied, t: Transition) -> Result<bool, ApiError> {
+    Ok(match applied {
+        Applied {
+            won: false,
+            post: Some(v),
+        } => t.allowed_from(v.status()?),
+        _ => false,
+    })
+}
+
+/// `settle`, for a guarded change that kept losing races: 409 `STALE_REVISION` (the post kept
+/// changing while this request checked it), never an `INVALID_STATE` naming a status that
+/// allows the change.
+fn settle_checked(applied: Applied, status: u16, t: Transition) -> Result<Reply, ApiError> {
+    if lost_a_race(&applied, t)? {
+        return Err(ApiError::StaleRevision);
+    }
+    settle(applied, status)
 }
 
 /// Runs a lifecycle change on the post named in the path.
@@ -365,7 +441,28 @@ pub async fn schedule_post(
         .optional("scheduledFor", future(ctx.now()))
         .map(Timestamp::to_rfc3339);
     f.finish()?;
-    let applied = act(ctx, p, id, Action::WriteContent, |_| Change::schedule(at)).await?;
+    // Checked against the publishing rules, then applied only to the revision checked; a
+    // racing edit in between makes it read, check and try again.
+    let mut round = 0;
+    let applied = loop {
+        round += 1;
+        let checked_revision = check_schedulable(ctx, p, id).await?;
+        let at = at.clone();
+        let applied = act(ctx, p, id, Action::WriteContent, |_| {
+            Change::schedule(at).guarded(Guard::Revision(checked_revision))
+        })
+        .await?;
+        if !lost_a_race(&applied, Transition::Schedule)? || round == CHECKED_ROUNDS {
+            break applied;
+        }
+    };
+    if let Applied {
+        won: true,
+        post: Some(v),
+    } = &applied
+    {
+        notify_if_scheduled(ctx, v);
+    }
     match &applied {
         Applied {
             won: false,
@@ -373,6 +470,19 @@ pub async fn schedule_post(
         } if Transition::Schedule.allowed_from(v.status()?) => Err(schedule_refusal(v)),
         _ => settle(applied, 200),
     }
+}
+
+/// Refuses to schedule a post its targets' platforms would refuse; returns the revision that
+/// was checked (the schedule applies only to it). The scope check comes first, as always.
+async fn check_schedulable(ctx: &Ctx, p: &Principal, id: &str) -> Result<Option<String>, ApiError> {
+    let (post, ws) = authorize(ctx, p, id, Action::WriteContent)?;
+    let Some(stored) = publishing_store::publishable(&ctx.db, &ws, &post).await? else {
+        return Ok(None);
+    };
+    if PostStatus::parse(&stored.status).is_ok_and(|s| Transition::Schedule.allowed_from(s)) {
+        publishable::check_stored(&stored, &Edit::default())?;
+    }
+    Ok(stored.revision)
 }
 
 /// Why a post in a schedulable status was not scheduled: it has no future time, or no target
@@ -395,6 +505,9 @@ pub async fn reschedule_post(
     let ok = f.finish()?;
     let at = at.take(&ok).to_rfc3339();
     let applied = act(ctx, p, id, Action::WriteContent, |_| Change::reschedule(at)).await?;
+    if let Some(v) = applied.post.as_ref().filter(|_| applied.won) {
+        notify_if_scheduled(ctx, v);
+    }
     settle(applied, 200)
 }
 
@@ -403,13 +516,27 @@ pub async fn cancel_post(ctx: &Ctx, p: &Principal, id: &str) -> Result<Reply, Ap
     settle(applied, 200)
 }
 
+/// The FAILED targets of a post on a connected account go back to the publisher at once (a
+/// published target is never touched); the post is PUBLISHING again. Attempts of unknown
+/// outcome so far are taken as checked by the user (see `acknowledged_attempts`).
 pub async fn retry_post(ctx: &Ctx, p: &Principal, id: &str) -> Result<Reply, ApiError> {
     let applied = act(ctx, p, id, Action::WriteContent, |_| Change::retry()).await?;
     match &applied {
+        // Lost from a status retry starts from: no FAILED target on a connected account.
+        // From any other status, a post with no FAILED target has nothing to retry either.
         Applied {
             won: false,
             post: Some(v),
-        } if !has_failed_target(v) => Err(ApiError::NothingToRetry),
+        } if Transition::Retry.allowed_from(v.status()?) || !has_failed_target(v) => {
+            Err(ApiError::NothingToRetry)
+        }
+        Applied {
+            won: true,
+            post: Some(_),
+        } => {
+            scheduler::notify(ctx, &ctx.now().to_rfc3339());
+            settle(applied, 200)
+        }
         _ => settle(applied, 200),
     }
 }
@@ -457,6 +584,9 @@ pub async fn approve_post_at(
         &ctx.now().to_rfc3339(),
     )
     .await?;
+    if let Some(v) = applied.post.as_ref().filter(|_| applied.won) {
+        notify_if_scheduled(ctx, v);
+    }
     match &applied {
         Applied {
             won: false,
@@ -490,4 +620,14 @@ pub async fn request_changes(
 pub async fn delete_post(ctx: &Ctx, p: &Principal, id: &str) -> Result<Reply, ApiError> {
     let applied = act(ctx, p, id, Action::WriteContent, |_| Change::delete()).await?;
     settle(applied, 204)
+}
+
+/// `GET /posts/{id}/attempts`: every attempt to publish the post's targets, newest first.
+pub async fn list_attempts(ctx: &Ctx, p: &Principal, id: &str) -> Result<Reply, ApiError> {
+    let (post, ws) = authorize(ctx, p, id, Action::Read)?;
+    let page = page_request(ctx)?;
+    let rows = publishing_store::list_attempts(&ctx.db, &ws, &post, &page)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    page_reply(ctx, &page, rows, AttemptView::cursor)
 }

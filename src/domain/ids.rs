@@ -173,6 +173,13 @@ owned_id!(/// A media folder.
     FolderId, "fld_");
 owned_id!(/// A team comment on a post.
     CommentId, "cmt_");
+owned_id!(/// One attempt to publish a target.
+    AttemptId, "att_");
+owned_id!(/// A webhook endpoint.
+    WebhookId, "wh_");
+owned_id!(/// One event's delivery to one webhook endpoint: the stable `webhook-id` of its attempts
+    /// (`msg_`, as the Standard Webhooks examples spell them).
+    DeliveryId, "msg_");
 
 #[cfg(test)]
 mod tests {
@@ -208,6 +215,9 @@ mod tests {
         assert_eq!(SocialAccountId::generate_in(&ws).workspace(), ws);
         assert_eq!(TargetId::generate_in(&ws).workspace(), ws);
         assert_eq!(FolderId::generate_in(&ws).workspace(), ws);
+        assert_eq!(AttemptId::generate_in(&ws).workspace(), ws);
+        assert_eq!(WebhookId::generate_in(&ws).workspace(), ws);
+        assert_eq!(DeliveryId::generate_in(&ws).workspace(), ws);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Pure rules of the product: identifiers, roles, names, slugs, time zones and timestamps.
+//! Pure rules of the product: identifiers, roles, names, slugs, time zones and timestamps,
+//! and the rules of publishing (`publish`).
 //!
 //! Nothing here imports `worker`, so `cargo test` exercises all of it natively.
 
@@ -10,6 +11,7 @@ pub mod media;
 pub mod percent;
 pub mod platform;
 pub mod post_state;
+pub mod publish;
 pub mod roles;
 pub mod sigv4;
 pub mod slug;
@@ -17,6 +19,7 @@ pub mod text;
 pub mod time;
 pub mod timezone;
 pub mod url_guard;
+pub mod webhooks;
 
 /// Why a raw value was refused, worded for the `problem` of a field error.
 #[derive(Debug, Clone, PartialEq, Eq)]

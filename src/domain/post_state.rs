@@ -104,7 +104,9 @@ impl Transition {
         match self {
             Transition::Edit | Transition::Reschedule | Transition::Delete => current,
             Transition::Schedule if needs_approval => NeedsApproval,
-            Transition::Schedule | Transition::Approve | Transition::Retry => Scheduled,
+            Transition::Schedule | Transition::Approve => Scheduled,
+            // The failed targets go back to the publisher at once; the post is publishing.
+            Transition::Retry => Publishing,
             Transition::Cancel => Canceled,
             Transition::RequestChanges => Draft,
         }
@@ -112,6 +114,52 @@ impl Transition {
 
     pub fn allowed_from(self, current: PostStatus) -> bool {
         self.from().contains(&current)
+    }
+}
+
+/// What a post's targets say about the post once none is left to publish (`open`: some target
+/// is PENDING or PUBLISHING; `published`, `failed`: some target is). CANCELED targets count for
+/// nothing. `None` while targets are open: the post is still publishing.
+pub fn settle(published: bool, failed: bool, open: bool) -> Option<PostStatus> {
+    Some(match (open, published, failed) {
+        (true, _, _) => return None,
+        (false, true, false) => PostStatus::Published,
+        (false, true, true) => PostStatus::PartiallyPublished,
+        (false, false, true) => PostStatus::Failed,
+        (false, false, false) => PostStatus::Canceled,
+    })
+}
+
+/// `settle` as an SQL `CASE` over three boolean expressions, built from `settle` itself so
+/// the store cannot disagree with it. For a post with no open target.
+pub fn settle_sql(published: &str, failed: &str) -> String {
+    let mut sql = String::from("CASE");
+    for (p, f) in [(true, true), (true, false), (false, true), (false, false)] {
+        let status = settle(p, f, false).map_or("PUBLISHING", PostStatus::as_str);
+        let cond = |e: &str, on: bool| {
+            if on {
+                format!("({e})")
+            } else {
+                format!("NOT ({e})")
+            }
+        };
+        sql.push_str(&format!(
+            " WHEN {} AND {} THEN '{status}'",
+            cond(published, p),
+            cond(failed, f)
+        ));
+    }
+    sql.push_str(" END");
+    sql
+}
+
+/// The outbox event a settled post raises: none for a post whose targets were all canceled.
+pub fn settled_event(status: PostStatus) -> Option<&'static str> {
+    match status {
+        PostStatus::Published => Some("post.published"),
+        PostStatus::PartiallyPublished => Some("post.partially_published"),
+        PostStatus::Failed => Some("post.failed"),
+        _ => None,
     }
 }
 
@@ -198,12 +246,46 @@ mod tests {
         assert_eq!(Transition::Approve.to(NeedsApproval, true), Scheduled);
         assert_eq!(Transition::RequestChanges.to(NeedsApproval, true), Draft);
         assert_eq!(Transition::Cancel.to(Scheduled, false), Canceled);
-        assert_eq!(Transition::Retry.to(Failed, false), Scheduled);
+        assert_eq!(Transition::Retry.to(Failed, false), Publishing);
+        assert_eq!(Transition::Retry.to(PartiallyPublished, true), Publishing);
         assert_eq!(
             Transition::Reschedule.to(NeedsApproval, true),
             NeedsApproval
         );
         assert_eq!(Transition::Edit.to(Scheduled, true), Scheduled);
+    }
+
+    #[test]
+    fn a_post_settles_from_its_targets() {
+        // (published, failed, open) → status
+        for (p, f, o, want) in [
+            (true, false, false, Some(Published)),
+            (true, true, false, Some(PartiallyPublished)),
+            (false, true, false, Some(Failed)),
+            (false, false, false, Some(Canceled)),
+            (true, false, true, None),
+            (false, true, true, None),
+            (true, true, true, None),
+            (false, false, true, None),
+        ] {
+            assert_eq!(settle(p, f, o), want, "{p} {f} {o}");
+        }
+        assert_eq!(settled_event(Published), Some("post.published"));
+        assert_eq!(
+            settled_event(PartiallyPublished),
+            Some("post.partially_published")
+        );
+        assert_eq!(settled_event(Failed), Some("post.failed"));
+        assert_eq!(settled_event(Canceled), None);
+    }
+
+    #[test]
+    fn the_sql_settles_as_the_rule_does() {
+        assert_eq!(
+            settle_sql("P", "F"),
+            "CASE WHEN (P) AND (F) THEN 'PARTIALLY_PUBLISHED' WHEN (P) AND NOT (F) THEN 'PUBLISHED' \
+             WHEN NOT (P) AND (F) THEN 'FAILED' WHEN NOT (P) AND NOT (F) THEN 'CANCELED' END"
+        );
     }
 
     #[test]

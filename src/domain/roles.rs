@@ -28,13 +28,16 @@ pub enum Action {
     ManageMembers,
     /// Delete the workspace (session only).
     DeleteWorkspace,
+    /// Register, read, change, test and delete webhook endpoints (session only: "keys cannot
+    /// hit webhook endpoints").
+    ManageWebhooks,
 }
 
 impl Action {
     /// Actions an API key may never take, whatever its owner's role.
     pub fn needs_session(self) -> bool {
         match self {
-            Action::ManageMembers | Action::DeleteWorkspace => true,
+            Action::ManageMembers | Action::DeleteWorkspace | Action::ManageWebhooks => true,
             Action::Read
             | Action::Comment
             | Action::WriteContent
@@ -60,7 +63,7 @@ impl Role {
             Read | Comment => true,
             WriteContent => matches!(self, Owner | Admin | Editor),
             Review => matches!(self, Owner | Admin | ClientReviewer),
-            ManageWorkspace | ManageMembers => matches!(self, Owner | Admin),
+            ManageWorkspace | ManageMembers | ManageWebhooks => matches!(self, Owner | Admin),
             DeleteWorkspace => matches!(self, Owner),
         }
     }
@@ -147,6 +150,7 @@ mod tests {
             (ManageWorkspace, [true, true, false, false, false]),
             (ManageMembers, [true, true, false, false, false]),
             (DeleteWorkspace, [true, false, false, false, false]),
+            (ManageWebhooks, [true, true, false, false, false]),
         ];
         for (action, row) in table {
             for (role, expected) in Role::ALL.iter().zip(row) {
@@ -156,7 +160,7 @@ mod tests {
     }
 
     #[test]
-    fn only_member_and_workspace_deletion_need_a_session() {
+    fn only_members_workspace_deletion_and_webhooks_need_a_session() {
         let session_only: Vec<Action> = [
             Read,
             Comment,
@@ -165,11 +169,15 @@ mod tests {
             ManageWorkspace,
             ManageMembers,
             DeleteWorkspace,
+            ManageWebhooks,
         ]
         .into_iter()
         .filter(|a| a.needs_session())
         .collect();
-        assert_eq!(session_only, vec![ManageMembers, DeleteWorkspace]);
+        assert_eq!(
+            session_only,
+            vec![ManageMembers, DeleteWorkspace, ManageWebhooks]
+        );
     }
 
     #[test]

@@ -175,7 +175,7 @@ fn days_in_month(y: i64, m: i64) -> i64 {
 }
 
 // Howard Hinnant's days_from_civil / civil_from_days (proleptic Gregorian calendar).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+pub(super) fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;

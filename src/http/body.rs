@@ -214,6 +214,21 @@ impl Fields {
         (out.len() == items.len()).then_some(out)
     }
 
+    /// An array of strings that must be present (`null` counts as absent), each parsed.
+    pub fn required_list<T>(
+        &mut self,
+        name: &'static str,
+        max: usize,
+        parse: impl Fn(&str) -> Result<T, DomainError>,
+    ) -> Required<Vec<T>> {
+        if self.map.get(name).is_none_or(Value::is_null) {
+            self.known.push(name);
+            self.problem(name, "is required");
+            return Required(None);
+        }
+        Required(self.optional_list(name, max, parse))
+    }
+
     /// The items of an optional array field of at most `max` items; `None` when absent, or
     /// when it is not such an array (reported with `not_array`).
     fn array(&mut self, name: &'static str, max: usize, not_array: &str) -> Option<Vec<Value>> {
@@ -412,6 +427,28 @@ mod tests {
                 ("ids[1]".into(), "must be a string".into()),
                 ("extra".into(), "is not a field of this endpoint".into()),
             ]
+        );
+    }
+
+    #[test]
+    fn required_lists_must_be_present() {
+        for body in [&br#"{}"#[..], br#"{"ids": null}"#] {
+            let mut f = Fields::from_bytes(body).unwrap();
+            let _ = f.required_list("ids", 3, |s| Ok(s.to_owned()));
+            assert_eq!(
+                details(f.finish().err().unwrap()),
+                vec![("ids".into(), "is required".into())]
+            );
+        }
+        let mut f = Fields::from_bytes(br#"{"ids": ["a", "b"]}"#).unwrap();
+        let ids = f.required_list("ids", 3, |s| Ok(s.to_owned()));
+        let ok = f.finish().unwrap();
+        assert_eq!(ids.take(&ok), vec!["a", "b"]);
+        let mut f = Fields::from_bytes(br#"{"ids": ["a", "b", "c", "d"]}"#).unwrap();
+        let _ = f.required_list("ids", 3, |s| Ok(s.to_owned()));
+        assert_eq!(
+            details(f.finish().err().unwrap()),
+            vec![("ids".into(), "must have at most 3 items".into())]
         );
     }
 

@@ -40,6 +40,8 @@ pub enum ApiError {
         current: String,
     },
     NothingToRetry,
+    /// A target's platform has no publisher; `details` names the targets.
+    PublishingNotSupported(Vec<FieldError>),
     ChannelAlreadyConnected,
     IdempotencyKeyReused,
     IdempotencyKeyInUse,
@@ -94,6 +96,7 @@ impl ApiError {
             ApiError::AccountsSpanWorkspaces => "ACCOUNTS_SPAN_WORKSPACES",
             ApiError::InvalidState { .. } => "INVALID_STATE",
             ApiError::NothingToRetry => "NOTHING_TO_RETRY",
+            ApiError::PublishingNotSupported(_) => "PUBLISHING_NOT_SUPPORTED",
             ApiError::ChannelAlreadyConnected => "CHANNEL_ALREADY_CONNECTED",
             ApiError::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             ApiError::IdempotencyKeyInUse => "IDEMPOTENCY_KEY_IN_USE",
@@ -130,7 +133,8 @@ impl ApiError {
             | ApiError::Validation(_)
             | ApiError::MustSpecifyExactlyOne
             | ApiError::AccountsSpanWorkspaces
-            | ApiError::NothingToRetry => 400,
+            | ApiError::NothingToRetry
+            | ApiError::PublishingNotSupported(_) => 400,
             ApiError::NotFound | ApiError::UserNotFound => 404,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::EmailTaken
@@ -171,6 +175,7 @@ impl ApiError {
             ApiError::AccountsSpanWorkspaces => "All accounts of a post must belong to one workspace.".into(),
             ApiError::InvalidState { current } => format!("Not possible while its status is {current}."),
             ApiError::NothingToRetry => "No target of this post has failed, so there is nothing to retry.".into(),
+            ApiError::PublishingNotSupported(_) => "A target's platform cannot be published to yet (see `details`); posts to it can only be drafts.".into(),
             ApiError::ChannelAlreadyConnected => "This workspace already has a live account on that platform.".into(),
             ApiError::IdempotencyKeyReused => "This Idempotency-Key was used with a different request.".into(),
             ApiError::IdempotencyKeyInUse => "A request with this Idempotency-Key is still being processed; retry shortly.".into(),
@@ -188,7 +193,7 @@ impl ApiError {
             ApiError::AlreadyMember => "That user is already a member of this workspace.".into(),
             ApiError::LastOwner => "A workspace must keep at least one OWNER.".into(),
             ApiError::PreconditionRequired => "Name the revision you reviewed: `If-Match: \"<revision>\"`, the post's `ETag` (or its `revision` field) as you read it.".into(),
-            ApiError::StaleRevision => "The post has changed since the revision you named: read it again and review the current version.".into(),
+            ApiError::StaleRevision => "The post has changed since the revision you named (or while this request checked it): read it again and review the current version.".into(),
             ApiError::KeyLimitReached { limit } => format!("This user already holds {limit} live API keys, the most allowed; revoke one first."),
             ApiError::RateLimited { .. } => "Too many requests: wait for `Retry-After` seconds (see the `RateLimit` header).".into(),
             ApiError::Internal(_) => "Something went wrong on our side. Quote the requestId if you contact us.".into(),
@@ -227,6 +232,7 @@ pub const ALL_CODES: &[&str] = &[
     "ACCOUNTS_SPAN_WORKSPACES",
     "INVALID_STATE",
     "NOTHING_TO_RETRY",
+    "PUBLISHING_NOT_SUPPORTED",
     "CHANNEL_ALREADY_CONNECTED",
     "IDEMPOTENCY_KEY_REUSED",
     "IDEMPOTENCY_KEY_IN_USE",
@@ -271,6 +277,7 @@ mod tests {
                 current: "DRAFT".into(),
             },
             ApiError::NothingToRetry,
+            ApiError::PublishingNotSupported(vec![]),
             ApiError::ChannelAlreadyConnected,
             ApiError::IdempotencyKeyReused,
             ApiError::IdempotencyKeyInUse,

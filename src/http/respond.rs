@@ -157,7 +157,9 @@ pub fn envelope(ctx: &Ctx, e: &ApiError) -> String {
         message: e.message(),
         request_id: ctx.request_id.as_str(),
         details: match e {
-            ApiError::Validation(details) => Some(details),
+            ApiError::Validation(details) | ApiError::PublishingNotSupported(details) => {
+                Some(details)
+            }
             _ => None,
         },
         current_status: match e {
@@ -185,6 +187,12 @@ pub fn finish(ctx: &Ctx, result: Result<Reply, ApiError>) -> web_sys::Response {
             };
             if let ApiError::MethodNotAllowed { allow } = &e {
                 r.headers.push(("Allow", allow.clone()));
+            }
+            // RFC 9110 §15.5.2: a 401 names the scheme it wants. The capability routes take their
+            // credential in the URL, not a header, so they name none.
+            if matches!(e, ApiError::Unauthorized) && !takes_capability(ctx.log.borrow().route) {
+                r.headers
+                    .push(("WWW-Authenticate", BEARER_CHALLENGE.to_owned()));
             }
             if let ApiError::RateLimited { retry_after_ms } = &e {
                 r.headers.push((
@@ -223,6 +231,14 @@ pub fn finish(ctx: &Ctx, result: Result<Reply, ApiError>) -> web_sys::Response {
         (Some(b), None) => Body::Bytes(b.as_bytes()),
     };
     boundary::respond(reply.status, &head, &line, body)
+}
+
+/// The challenge of every 401 on a route that takes a bearer credential.
+pub const BEARER_CHALLENGE: &str = "Bearer realm=\"postbridge\"";
+
+/// The routes authorised by a capability token in their URL rather than a bearer credential.
+fn takes_capability(route: &str) -> bool {
+    route.ends_with("/upload") || route.ends_with("/download")
 }
 
 /// For the one failure that happens before a `Ctx` exists (a missing binding): the envelope

@@ -31,6 +31,7 @@ pub enum Route {
     ListSocialAccounts,
     CreateSocialAccount,
     GetSocialAccount,
+    UpdateSocialAccount,
     DisconnectSocialAccount,
     ListPosts,
     CreatePost,
@@ -41,6 +42,7 @@ pub enum Route {
     ReschedulePost,
     CancelPost,
     RetryPost,
+    ListPostAttempts,
     ApprovePost,
     RequestChanges,
     ListComments,
@@ -64,6 +66,15 @@ pub enum Route {
     DashboardSignup,
     DashboardLogin,
     DashboardLogout,
+    ListWebhooks,
+    CreateWebhook,
+    GetWebhook,
+    UpdateWebhook,
+    DeleteWebhook,
+    RotateWebhookSecret,
+    TestWebhook,
+    ListWebhookDeliveries,
+    RedeliverWebhookDelivery,
 }
 
 /// (method, path under `/api/v1`, route). `{…}` segments are parameters, passed to handlers
@@ -125,6 +136,11 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
         Route::GetSocialAccount,
     ),
     (
+        "PATCH",
+        "/social-accounts/{accountId}",
+        Route::UpdateSocialAccount,
+    ),
+    (
         "DELETE",
         "/social-accounts/{accountId}",
         Route::DisconnectSocialAccount,
@@ -138,6 +154,7 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
     ("POST", "/posts/{postId}/reschedule", Route::ReschedulePost),
     ("POST", "/posts/{postId}/cancel", Route::CancelPost),
     ("POST", "/posts/{postId}/retry", Route::RetryPost),
+    ("GET", "/posts/{postId}/attempts", Route::ListPostAttempts),
     ("POST", "/posts/{postId}/approve", Route::ApprovePost),
     (
         "POST",
@@ -168,6 +185,27 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
     ("POST", "/dashboard/signup", Route::DashboardSignup),
     ("POST", "/dashboard/login", Route::DashboardLogin),
     ("POST", "/dashboard/logout", Route::DashboardLogout),
+    ("GET", "/webhooks", Route::ListWebhooks),
+    ("POST", "/webhooks", Route::CreateWebhook),
+    ("GET", "/webhooks/{webhookId}", Route::GetWebhook),
+    ("PATCH", "/webhooks/{webhookId}", Route::UpdateWebhook),
+    ("DELETE", "/webhooks/{webhookId}", Route::DeleteWebhook),
+    (
+        "POST",
+        "/webhooks/{webhookId}/rotate-secret",
+        Route::RotateWebhookSecret,
+    ),
+    ("POST", "/webhooks/{webhookId}/test", Route::TestWebhook),
+    (
+        "GET",
+        "/webhooks/{webhookId}/deliveries",
+        Route::ListWebhookDeliveries,
+    ),
+    (
+        "POST",
+        "/webhooks/{webhookId}/deliveries/{deliveryId}/redeliver",
+        Route::RedeliverWebhookDelivery,
+    ),
 ];
 
 /// A matched route with its path parameters and its template (for the log line).
@@ -300,6 +338,8 @@ mod tests {
                     .replace("{commentId}", "cmt_c")
                     .replace("{folderId}", "fld_f")
                     .replace("{mediaId}", "med_m")
+                    .replace("{webhookId}", "wh_w")
+                    .replace("{deliveryId}", "msg_d")
             );
             let m = resolve(method, &path).unwrap();
             assert_eq!(m.route, *route, "{method} {template}");

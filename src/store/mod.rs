@@ -10,8 +10,12 @@ pub mod media;
 pub mod members;
 pub mod posts;
 pub mod principals;
+pub mod publishing;
 pub mod social_accounts;
 pub mod users;
+pub mod webhook_deliveries;
+pub mod webhook_outbox;
+pub mod webhooks;
 pub mod workspaces;
 
 use serde::de::DeserializeOwned;

@@ -97,7 +97,9 @@ const SELECT: &str = "SELECT p.id, p.workspace_id AS workspaceId, p.content, p.s
             'id', t.id, 'accountId', t.account_id, 'platform', a.platform,
             'captionOverride', t.caption_override, 'firstComment', t.first_comment,
             'mediaIds', json(t.media_ids), 'platformOptions', json(t.platform_options),
-            'status', t.status, 'error', t.error, 'publishedAt', t.published_at))
+            'status', t.status, 'error', CASE WHEN json_valid(t.error) THEN json(t.error) END,
+            'platformPostId', t.platform_post_id, 'url', t.url, 'publishedAt', t.published_at,
+            'attempts', t.attempts))
          FROM (SELECT * FROM post_targets WHERE workspace_id = p.workspace_id AND post_id = p.id ORDER BY position) t
          JOIN social_accounts a ON a.id = t.account_id AND a.workspace_id = t.workspace_id) AS targets
      FROM posts p";
@@ -209,10 +211,21 @@ pub struct TargetInput {
     pub platform_options: Option<Value>,
 }
 
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 pub struct AccountState {
     pub id: String,
     pub status: String,
+    pub platform: String,
+    /// What the platform said about its limits (JSON), if anything.
+    pub platform_limits: Option<String>,
+}
+
+/// A READY media asset, with what the publishing rules need of it.
+#[derive(Clone, Deserialize)]
+pub struct ReadyMedia {
+    pub id: String,
+    pub content_type: String,
+    pub bytes: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -226,12 +239,7 @@ struct Approval {
 pub struct Preflight {
     pub needs_approval: bool,
     pub accounts: Vec<AccountState>,
-    pub ready_media: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct IdRow {
-    id: String,
+    pub ready_media: Vec<ReadyMedia>,
 }
 
 pub async fn preflight(
@@ -249,10 +257,13 @@ pub async fn preflight(
             vec![
                 db.stmt("SELECT require_approval FROM workspaces WHERE id = ?1 AND deleted_at IS NULL", &[wid.into()])?,
                 db.stmt(
-                    "SELECT id, status FROM social_accounts WHERE workspace_id = ?1 AND id IN (SELECT value FROM json_each(?2))",
+                    "SELECT id, status, platform, platform_limits FROM social_accounts WHERE workspace_id = ?1 AND id IN (SELECT value FROM json_each(?2))",
                     &[wid.into(), Arg::Text(&account_list)],
                 )?,
-                db.stmt(super::media::READY_AMONG, &[wid.into(), Arg::Text(&media_list)])?,
+                db.stmt(
+                    "SELECT id, content_type, bytes FROM media WHERE workspace_id = ?1 AND status = 'READY' AND id IN (SELECT value FROM json_each(?2))",
+                    &[wid.into(), Arg::Text(&media_list)],
+                )?,
             ],
         )
         .await?;
@@ -265,10 +276,7 @@ pub async fn preflight(
             .first()
             .is_some_and(|a| a.require_approval != 0),
         accounts: rows(Ok(found), "d1: read accounts")?,
-        ready_media: rows::<IdRow>(Ok(ready), "d1: read media")?
-            .into_iter()
-            .map(|r| r.id)
-            .collect(),
+        ready_media: rows(Ok(ready), "d1: read media")?,
     })
 }
 
@@ -370,6 +378,18 @@ pub struct Change<'a> {
     pub then: Vec<(&'a str, Vec<Arg<'a>>)>,
     /// Replace the targets wholesale (guarded likewise).
     pub replace_targets: Option<&'a [TargetInput]>,
+    /// Only if the post is still as the caller read it (see [`Guard`]).
+    pub guard: Option<Guard>,
+}
+
+/// What a change checks of the post beyond its status set: that nothing changed it since the
+/// caller read it and checked it against the publishing rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Guard {
+    /// Still at this revision (`None`: one that has none).
+    Revision(Option<String>),
+    /// Still in this status (a draft was read: nothing to check unless it moved on).
+    Status(PostStatus),
 }
 
 impl<'a> Change<'a> {
@@ -382,6 +402,7 @@ impl<'a> Change<'a> {
             also_where: "",
             then: Vec::new(),
             replace_targets: None,
+            guard: None,
         }
     }
 
@@ -402,6 +423,12 @@ impl<'a> Change<'a> {
 
     pub fn replace_targets(mut self, targets: Option<&'a [TargetInput]>) -> Self {
         self.replace_targets = targets;
+        self
+    }
+
+    /// Applies only if `guard` still holds (what was read and checked before).
+    pub fn guarded(mut self, guard: Guard) -> Self {
+        self.guard = Some(guard);
         self
     }
 }
@@ -433,11 +460,18 @@ impl Change<'static> {
             .then("UPDATE post_targets SET status = 'CANCELED' WHERE post_id = ?1 AND workspace_id = ?2 AND status = 'PENDING'", vec![])
     }
 
-    /// Back to SCHEDULED, now, with the failed targets pending again; only if one failed.
+    /// PUBLISHING again, its `scheduledFor` kept: the FAILED targets on connected accounts go
+    /// back to the publisher at once (a published target is never touched), and their attempts
+    /// of unknown outcome so far count as checked by the user (`acknowledged_attempts`); only
+    /// if there is such a target.
     pub fn retry() -> Self {
-        Change::new(Transition::Retry.from(), "status = 'SCHEDULED', scheduled_for = ?4")
-            .also_where("AND EXISTS (SELECT 1 FROM post_targets WHERE post_id = ?1 AND workspace_id = ?2 AND status = 'FAILED')")
-            .then("UPDATE post_targets SET status = 'PENDING', error = NULL WHERE post_id = ?1 AND workspace_id = ?2 AND status = 'FAILED'", vec![])
+        Change::new(Transition::Retry.from(), "status = 'PUBLISHING'")
+            .also_where("AND EXISTS (SELECT 1 FROM post_targets t JOIN social_accounts a ON a.id = t.account_id AND a.workspace_id = t.workspace_id
+                     WHERE t.post_id = ?1 AND t.workspace_id = ?2 AND t.status = 'FAILED' AND a.status != 'DISCONNECTED')")
+            .then("UPDATE post_targets SET status = 'PENDING', error = NULL, next_attempt_at = NULL, enqueued_at = NULL,
+                      acknowledged_attempts = attempts
+                   WHERE post_id = ?1 AND workspace_id = ?2 AND status = 'FAILED'
+                     AND account_id IN (SELECT id FROM social_accounts WHERE workspace_id = ?2 AND status != 'DISCONNECTED')", vec![])
     }
 
     /// Only if the post is still at one of `revisions` (the ones the reviewer saw).
@@ -517,10 +551,21 @@ pub async fn apply(
         Arg::Text(&from),
     ];
     args.extend(c.args);
+    let guard = match c.guard {
+        Some(Guard::Revision(revision)) => {
+            args.push(revision.map_or(Arg::Null, Arg::Owned));
+            format!("AND revision IS ?{}", args.len())
+        }
+        Some(Guard::Status(status)) => {
+            args.push(Arg::Text(status.as_str()));
+            format!("AND status = ?{}", args.len())
+        }
+        None => String::new(),
+    };
     let mut stmts = vec![db.stmt(
         &format!(
             "UPDATE posts SET {}, revision = ?3, updated_at = ?4
-             WHERE id = ?1 AND workspace_id = ?2 AND deleted_at IS NULL AND status IN (SELECT value FROM json_each(?5)) {}",
+             WHERE id = ?1 AND workspace_id = ?2 AND deleted_at IS NULL AND status IN (SELECT value FROM json_each(?5)) {} {guard}",
             c.set, c.also_where
         ),
         &args,

@@ -48,6 +48,8 @@ pub struct NewAccount<'a> {
     pub display_name: Option<&'a str>,
     pub external_id: Option<&'a str>,
     pub sealed_credentials: Option<&'a str>,
+    /// What the platform said about its limits (JSON).
+    pub platform_limits: Option<&'a str>,
 }
 
 /// A second live account on the same platform hits the partial unique index.
@@ -59,8 +61,8 @@ pub async fn insert(
 ) -> Result<AccountView, ApiError> {
     db.run(
         "d1: insert social account",
-        "INSERT INTO social_accounts (id, workspace_id, platform, handle, display_name, external_id, credentials, status, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'ACTIVE', ?8, ?8)",
+        "INSERT INTO social_accounts (id, workspace_id, platform, handle, display_name, external_id, credentials, platform_limits, status, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9, 'ACTIVE', ?8, ?8)",
         &[
             a.id.as_str().into(),
             ws.get().id.as_str().into(),
@@ -70,6 +72,7 @@ pub async fn insert(
             a.external_id.into(),
             a.sealed_credentials.into(),
             now.into(),
+            a.platform_limits.into(),
         ],
     )
     .await?;
@@ -122,8 +125,69 @@ pub async fn get(
     .await
 }
 
-/// Disconnects: status flips, credentials are erased, the account's not-yet-published
-/// targets are cancelled, and posts left with nothing to publish are cancelled — one batch.
+/// What `PATCH /social-accounts/{id}` changes; `None` leaves a field as it is.
+pub struct AccountChange<'a> {
+    pub handle: Option<&'a str>,
+    pub display_name: Option<&'a str>,
+    /// New sealed credentials: they replace the old ones, and the platform session and limits
+    /// learned with the old ones are dropped.
+    pub sealed_credentials: Option<&'a str>,
+    pub platform_limits: Option<&'a str>,
+}
+
+/// Applies the change and makes the account ACTIVE; the account as it is now, or `None` if it
+/// is disconnected (or does not exist).
+pub async fn update(
+    db: &Db,
+    ws: &Authorized<InWorkspace>,
+    id: &SocialAccountId,
+    c: AccountChange<'_>,
+    now: &str,
+) -> Result<Option<AccountView>, ApiError> {
+    let (id, wid) = (id.as_str(), ws.get().id.as_str());
+    let results = db
+        .batch(
+            "d1: update social account",
+            vec![
+                db.stmt(
+                    "UPDATE social_accounts SET handle = COALESCE(?3, handle), display_name = COALESCE(?4, display_name),
+                        credentials = COALESCE(?5, credentials),
+                        platform_session = CASE WHEN ?5 IS NULL THEN platform_session END,
+                        platform_limits = CASE WHEN ?5 IS NULL THEN platform_limits ELSE ?6 END,
+                        status = 'ACTIVE', updated_at = ?7
+                     WHERE id = ?1 AND workspace_id = ?2 AND status != 'DISCONNECTED'",
+                    &[
+                        id.into(),
+                        wid.into(),
+                        c.handle.into(),
+                        c.display_name.into(),
+                        c.sealed_credentials.into(),
+                        c.platform_limits.into(),
+                        now.into(),
+                    ],
+                )?,
+                db.stmt(
+                    &format!("{SELECT} WHERE id = ?1 AND workspace_id = ?2 AND status != 'DISCONNECTED'"),
+                    &[id.into(), wid.into()],
+                )?,
+            ],
+        )
+        .await?;
+    let read = results
+        .into_iter()
+        .nth(1)
+        .ok_or_else(|| ApiError::Internal("d1: update social account: short batch".into()))?;
+    Ok(
+        super::rows::<AccountView>(Ok(read), "d1: read social account")?
+            .into_iter()
+            .next(),
+    )
+}
+
+/// Disconnects: status flips, credentials (and the platform session) are erased, the
+/// account's not-yet-published targets are cancelled, posts left with nothing to publish are
+/// cancelled, and posts already publishing that are left with nothing open are settled (with
+/// their event) — one batch.
 /// Returns false if there was no live account.
 pub async fn disconnect(
     db: &Db,
@@ -141,7 +205,7 @@ pub async fn disconnect(
             "d1: disconnect social account",
             vec![
                 db.stmt(
-                    "UPDATE social_accounts SET status = 'DISCONNECTED', credentials = NULL, updated_at = ?3
+                    "UPDATE social_accounts SET status = 'DISCONNECTED', credentials = NULL, platform_session = NULL, updated_at = ?3
                      WHERE id = ?1 AND workspace_id = ?2 AND status != 'DISCONNECTED'",
                     &args,
                 )?,
@@ -158,7 +222,17 @@ pub async fn disconnect(
                        AND NOT EXISTS (SELECT 1 FROM post_targets t WHERE t.post_id = posts.id AND t.workspace_id = ?2 AND t.status != 'CANCELED')",
                     &args,
                 )?,
-            ],
+            ]
+            .into_iter()
+            // A post already publishing whose last open target was canceled here is settled.
+            .chain(super::publishing::settle_account_posts(
+                db,
+                ws.get().id.as_str(),
+                id.as_str(),
+                now,
+                &crate::domain::ids::random_base62(24),
+            )?)
+            .collect(),
         )
         .await?;
     match results.first() {

@@ -62,7 +62,10 @@ function CreateKeySheet({ workspaces, onCreated, onCancel }) {
       )}
       <p class="field">
         <label for="key-expires">Expires on (optional)</label>
-        <input id="key-expires" name="expires" type="date" min={new Date().toISOString().slice(0, 10)} />
+        {/* The API takes an expiry at most five years (1826 days) ahead; a day's margin for the
+            end-of-day time and time zones. */}
+        <input id="key-expires" name="expires" type="date" min={new Date().toISOString().slice(0, 10)}
+          max={new Date(Date.now() + 1825 * 864e5).toISOString().slice(0, 10)} />
       </p>
       <Problem error={error} />
       <div class="actions">

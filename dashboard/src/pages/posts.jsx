@@ -65,7 +65,7 @@ function Target({ t, account }) {
           {" "}published <When at={t.publishedAt} />
         </span>
       )}
-      {t.error && <p class="target-error">Error: {t.error}</p>}
+      {t.error && <p class="target-error">Error: {t.error.message}</p>}
     </li>
   );
 }
