@@ -9,6 +9,7 @@ pub mod cleanup;
 pub mod ctx;
 pub mod deployment;
 pub mod domain;
+pub mod embedded;
 pub mod http;
 pub mod idempotency_sweep;
 pub mod mcp;
