@@ -50,7 +50,8 @@ async function world() {
   const comment = (await app.post(`/posts/${post.id}/comments`, { body: "hello" }, { token: p.session })).body;
   const media = (await app.post("/media/presign", { workspaceId: ws, filename: "a.png", contentType: "image/png" }, { token: p.session })).body.mediaAsset;
   const folder = (await app.post("/media/folders", { workspaceId: ws, name: unique("Folder ") }, { token: p.session })).body;
-  for (const [what, v] of Object.entries({ key, account, post, scheduled, comment, media, folder })) assert.ok(v?.id, `${what} was not created`);
+  const webhook = await app.createWebhook(p.session, ws, "https://hooks.example.com/contract");
+  for (const [what, v] of Object.entries({ key, account, post, scheduled, comment, media, folder, webhook })) assert.ok(v?.id, `${what} was not created`);
   const params = {
     workspaceId: ws,
     userId: member.id,
@@ -60,6 +61,7 @@ async function world() {
     commentId: comment.id,
     mediaId: media.id,
     folderId: folder.id,
+    webhookId: webhook.id,
   };
   // Actions that need another state than a draft's.
   const postFor = { "/posts/{postId}/reschedule": scheduled.id };

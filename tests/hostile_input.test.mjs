@@ -177,6 +177,9 @@ before(async () => {
   const pending = await post("/media/presign", { workspaceId: ws.id, filename: "up.png", contentType: "image/png", bytes: PNG.length });
   const tokenOf = (url) => new URL(url).searchParams.get("token");
   const downloadUrl = (await app.get(`/media/${media.id}`, { token: s })).body.url;
+  const webhook = await post("/webhooks", { workspaceId: ws.id, url: "https://hooks.example.com/hostile", events: ["post.published"] });
+  const spareWebhook = await post("/webhooks", { workspaceId: ws.id, url: "https://hooks.example.com/spare", events: ["post.published"] });
+  const delivery = await post(`/webhooks/${webhook.id}/test`);
   pins = {
     owner, session: s, later, member: member.user.id, leaver: leaver.user.id,
     ws: ws.id, spareWs: spareWs.id, review: review.id, account: account.id, spareAccount: spareAccount.id,
@@ -184,6 +187,7 @@ before(async () => {
     draft: draft.id, scheduled: scheduled.id, spareDraft: spareDraft.id, awaiting: awaiting.id,
     comment: comment.id, spareKey: spareKey.id, pending: pending.mediaAsset.id,
     uploadToken: tokenOf(pending.uploadUrl), downloadToken: tokenOf(downloadUrl),
+    webhook: webhook.id, spareWebhook: spareWebhook.id, delivery: delivery.id,
   };
 });
 after(() => app.dispose());
@@ -202,6 +206,8 @@ function pathParams(method, template) {
     commentId: p.comment,
     mediaId: /\/(upload)$/.test(template) ? p.pending : del ? p.spareMedia : p.media,
     folderId: del ? p.spareFolder : p.folder,
+    webhookId: del ? p.spareWebhook : p.webhook,
+    deliveryId: p.delivery,
   };
 }
 
@@ -234,6 +240,8 @@ function baseBody(method, template) {
     "post /media/{mediaId}/move": () => ({ folderId: p.folder }),
     "post /media/folders": () => ({ workspaceId: p.ws, name: "F" }),
     "patch /media/folders/{folderId}": () => ({ name: "F" }),
+    "post /webhooks": () => ({ workspaceId: p.ws, url: "https://hooks.example.com/h", events: ["post.published", "post.failed"], description: "d" }),
+    "patch /webhooks/{webhookId}": () => ({ workspaceId: p.ws, url: "https://hooks.example.com/h2", events: ["post.failed"], description: "d2", enabled: true }),
   };
   return bodies[`${method} ${template}`]?.();
 }

@@ -613,7 +613,9 @@ describe("events from the outbox", () => {
 describe("production", () => {
   let prod;
   before(async () => {
-    prod = await startWorker({ bindings: { ENVIRONMENT: "production", OUTBOUND_ALLOW_LOOPBACK: "1", WEBHOOK_RETRY_SPEEDUP: "1000" } });
+    // Production refuses to serve with the development secrets (src/deployment.rs): real-looking ones.
+    const secrets = { CREDENTIALS_KEY: "b2".repeat(32), MEDIA_CAPABILITY_SECRET: "a-production-capability-secret-of-32-bytes" };
+    prod = await startWorker({ bindings: { ENVIRONMENT: "production", ...secrets, OUTBOUND_ALLOW_LOOPBACK: "1", WEBHOOK_RETRY_SPEEDUP: "1000" } });
   });
   after(() => prod.dispose());
 
