@@ -16,7 +16,9 @@
 // (paired rounds against the peer, default 9), BENCH_PEER_SECONDS (s per side and round,
 // default 3), BENCH_ONLY=peer (only the peer comparison, printed, BENCH.md left alone: for
 // development), RATE_LIMIT_PER_MINUTE and RATE_LIMIT_PER_15_MINUTES (passed to the worker,
-// default 1000000: the bench must not be rate limited).
+// default 1000000: the bench must not be rate limited). For experiment builds (bench/serve.mjs):
+// EXP_ROOT=<checkout> serves that checkout's worker/entry.mjs and build/ as the product (e.g. main
+// beside the peer with BENCH_ONLY=peer), EXP_BARE=1 its build/index.js without the entry shim.
 import { fork, execFile, execFileSync } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
@@ -584,7 +586,7 @@ async function main() {
 // ---------------------------------------------------------------------------------------------
 // Budget and report
 
-function evaluate({ env, loadStart, loadEnd, size, startup, starts, results, scaling }) {
+function evaluate({ env, loadStart, loadEnd, size, startup, starts, results, scaling, versus }) {
   const r = results;
   const base = r.baseline.rps;
   const minPost = r["minimal-post"].rps;
@@ -660,12 +662,23 @@ function evaluate({ env, loadStart, loadEnd, size, startup, starts, results, sca
       uses: [],
     },
   ];
+  // Issue 17: the product against the Hono peer, each a ratio of the same paired rounds.
+  const peerLines = versus.map((v) => ({
+    line: `vs peer: ${v.name} ≥ ${v.budget.toFixed(1)} × the Hono peer`,
+    measured: `${v.ratio.toFixed(2)} × (median of ${v.ratios.length} paired rounds, ${v.low.toFixed(2)}–${v.high.toFixed(2)}; workerd CPU/request ${v.product.cpuUs.toFixed(0)} vs ${v.peer.cpuUs.toFixed(0)} µs)`,
+    pass: v.ratio >= v.budget,
+    valid: v.ok,
+  }));
+  for (const l of peerLines) {
+    l.mark = !l.valid ? "INVALID" : l.pass ? "PASS" : "MISS";
+    if (!l.valid) l.measured += " — not measured: bodies or statuses differ (see the table above)";
+  }
   for (const l of lines) {
     const bad = l.uses.filter((u) => !r[u].ok);
     l.mark = bad.length ? "INVALID" : l.pass ? "PASS" : "MISS";
     if (bad.length) l.measured += ` — not measured: ${bad.join(", ")} answered unexpectedly`;
   }
-  const misses = lines.filter((l) => l.mark === "MISS").length;
+  const misses = [...lines, ...peerLines].filter((l) => l.mark === "MISS").length;
   const all = [...Object.values(r), ...scaling];
   const invalid = all.filter((x) => !x.ok).length;
   const statusCell = (x) => (x.ok ? `ok: ${x.requests} × ${x.expect}${x.warnings.length ? ` (${x.warnings.join("; ")})` : ""}` : `BAD: ${x.problems.join("; ")}`);
@@ -696,6 +709,7 @@ function evaluate({ env, loadStart, loadEnd, size, startup, starts, results, sca
     ["minimal", kb(size.minimal.raw), kb(size.minimal.gzip), `${startup.minimal.toFixed(0)} ms`, starts.minimal.map((x) => `${x.toFixed(0)} ms`).join(", ")],
   ];
   const budgetRows = [["budget line", "measured", "mark"], ...lines.map((l) => [l.line, l.measured, l.mark])];
+  const peerBudgetRows = [["budget line", "measured", "mark"], ...peerLines.map((l) => [l.line, l.measured, l.mark])];
 
   const text = [
     "Scenarios",
@@ -709,6 +723,12 @@ function evaluate({ env, loadStart, loadEnd, size, startup, starts, results, sca
     "",
     "Budget",
     table(budgetRows, "text"),
+    "",
+    `Against the Hono peer (${PEER_ROUNDS} paired rounds of ${PEER_SECONDS} s per side)`,
+    table(versusRows(versus), "text"),
+    "",
+    "Budget (issue 17, ratios to the peer)",
+    table(peerBudgetRows, "text"),
   ].join("\n");
 
   const notesFile = path.join(root, "bench/NOTES.md");
@@ -771,7 +791,25 @@ starting Node, loading Miniflare and starting workerd.
 
 ${table(budgetRows, "md")}
 
-${misses ? `**${misses} line(s) missed.**` : "Every line met."}${invalid ? ` ${invalid} scenario(s) answered unexpectedly; lines that depend on them are INVALID, not measured.` : ""}
+${misses ? `**${misses} line(s) missed** (this budget and issue 17's below together).` : "Every line met."}${invalid ? ` ${invalid} scenario(s) answered unexpectedly; lines that depend on them are INVALID, not measured.` : ""}
+
+## Against the Hono peer (issue 17)
+
+${table(versusRows(versus), "md")}
+
+- The peer (\`bench/peer/\`, Hono, bundled with esbuild) does the naive path per request: SHA-256 of
+  the bearer, a KV read of the principal, the product's own SQL (read from \`src/store/posts.rs\`),
+  the same JSON body. It is served in its own Miniflare against the same seeded D1 and a KV
+  namespace filled for the bench's keys. Bodies are checked equal before measuring: byte for byte
+  where both send the same bytes; an error envelope after parsing, with \`requestId\` set aside
+  (each side makes its own).
+- ${PEER_ROUNDS} paired rounds: in each round the product and then the peer get the same request for
+  ${PEER_SECONDS} s; the ratio is product req/s / peer req/s of that round; the median and the spread
+  (min–max) over the rounds are shown. \`workerd CPU/req\` as above, over all rounds.
+
+## Budget (issue 17)
+
+${table(peerBudgetRows, "md")}
 
 ## How it was measured
 

@@ -43,9 +43,15 @@ function durableObjects() {
   return out;
 }
 
+const productRoot = process.env.EXP_ROOT ?? root;
 const script = {
   // The product exactly as the black-box suite runs it: worker/entry.mjs around build/.
-  product: { scriptPath: process.env.EXP_BARE ? path.join(process.env.EXP_ROOT ?? root, "build/index.js") : path.join(process.env.EXP_ROOT ?? root, "worker/entry.mjs"), modulesRoot: process.env.EXP_ROOT ?? root, durableObjects: durableObjects() },
+  // EXP_ROOT / EXP_BARE (bench/run.mjs): another checkout's build, or the build without the shim.
+  product: {
+    scriptPath: path.join(productRoot, process.env.EXP_BARE ? "build/index.js" : "worker/entry.mjs"),
+    modulesRoot: productRoot,
+    durableObjects: durableObjects(),
+  },
   // The minimal worker straight from its worker-build output.
   minimal: { scriptPath: path.join(root, "bench/minimal/build/index.js"), modulesRoot: path.join(root, "bench/minimal/build") },
   // The Hono peer of issue 17, bundled by bench/peer/build.mjs.
