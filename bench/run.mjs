@@ -6,11 +6,19 @@
 // duration; reads the storage work per request from Server-Timing and the server's CPU time per
 // request from /proc; checks the budget of issue 5; prints the tables and writes BENCH.md.
 //
+// Beside them, issue 17's peer: a Hono worker in TypeScript doing the naive path (bench/peer/),
+// served in its own Miniflare against the same data; product and peer answer the same four
+// requests in paired, interleaved rounds, and the budget is set as ratios to the peer.
+//
 // Knobs (environment): BENCH_DURATION (measured seconds per scenario, default 10), BENCH_ROUNDS
 // (the measured seconds are split into this many interleaved rounds, default 2), BENCH_WARMUP
-// (s, default 2), BENCH_STARTS (start-up samples per worker, default 3), RATE_LIMIT_PER_MINUTE
-// and RATE_LIMIT_PER_15_MINUTES (passed to the worker, default 1000000: the bench must not be
-// rate limited).
+// (s, default 2), BENCH_STARTS (start-up samples per worker, default 3), BENCH_PEER_ROUNDS
+// (paired rounds against the peer, default 9), BENCH_PEER_SECONDS (s per side and round,
+// default 3), BENCH_ONLY=peer (only the peer comparison, printed, BENCH.md left alone: for
+// development), RATE_LIMIT_PER_MINUTE and RATE_LIMIT_PER_15_MINUTES (passed to the worker,
+// default 1000000: the bench must not be rate limited). For experiment builds (bench/serve.mjs):
+// EXP_ROOT=<checkout> serves that checkout's worker/entry.mjs and build/ as the product (e.g. main
+// beside the peer with BENCH_ONLY=peer), EXP_BARE=1 its build/index.js without the entry shim.
 import { fork, execFile, execFileSync } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
@@ -20,6 +28,8 @@ import zlib from "node:zlib";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { generate } from "./dataset.mjs";
+import { buildPeer } from "./peer/build.mjs";
+import { sha256 } from "../scripts/keys.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const started = Date.now();
@@ -31,6 +41,9 @@ const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 2));
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 2);
 const STARTS = Number(process.env.BENCH_STARTS ?? 3);
 const ROUND_SECONDS = DURATION / ROUNDS;
+const PEER_ROUNDS = Math.max(1, Number(process.env.BENCH_PEER_ROUNDS ?? 9));
+const PEER_SECONDS = Number(process.env.BENCH_PEER_SECONDS ?? 3);
+const ONLY_PEER = process.env.BENCH_ONLY === "peer";
 const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
 
 const BINDINGS = {
@@ -226,7 +239,7 @@ function percentile(hist, p) {
  * after, the second giving the storage work of a warm request (the first may be the one that
  * refreshes the principal's ≤10 s isolate cache entry).
  */
-function makeScenario(s) {
+function makeScenario(s, roundSeconds, roundCount) {
   const url = s.server.url + s.path;
   const headers = s.token ? { Authorization: `Bearer ${s.token}` } : {};
   let n = 0;
@@ -254,7 +267,7 @@ function makeScenario(s) {
     },
     async round() {
       const cpu0 = cpuSeconds(s.server.workerd);
-      const r = await wrk(url, ROUND_SECONDS, wrkOpts());
+      const r = await wrk(url, roundSeconds, wrkOpts());
       r.cpu = cpuSeconds(s.server.workerd) - cpu0;
       rounds.push(r);
     },
@@ -278,7 +291,7 @@ function makeScenario(s) {
       // workerd now and then drops every open connection at once under load (16 at a time);
       // that many is reported, not held against the run. More would be.
       const warnings = [];
-      if (errors.read > CONNECTIONS * ROUNDS) problems.push(`wrk: ${errors.read} read errors (connections closed by the server)`);
+      if (errors.read > CONNECTIONS * roundCount) problems.push(`wrk: ${errors.read} read errors (connections closed by the server)`);
       else if (errors.read) warnings.push(`${errors.read} connections closed by the server`);
       const out = {
         ...s,
@@ -287,6 +300,8 @@ function makeScenario(s) {
         p50: percentile(hist, 50),
         p99: percentile(hist, 99),
         cpuUs: (sum((r) => r.cpu) / requests) * 1e6,
+        // Per round, in order: for ratios of paired rounds.
+        roundRps: rounds.map((r) => r.requests / r.seconds),
         timing: sample.timing,
         timingHeader: sample.header,
         storage: s.server.kind === "minimal" ? s.storage : storageOf(sample.timing),
@@ -301,15 +316,18 @@ function makeScenario(s) {
 }
 
 /**
- * Runs scenarios round-robin: warm-ups first, then ROUNDS rounds over all of them. A worker
- * that logged errors meanwhile spoils the scenarios it served.
+ * Runs scenarios round-robin: warm-ups first, then `rounds` rounds over all of them. With
+ * `pairs`, the list is consecutive pairs (product, peer) and every other round runs each pair
+ * in the opposite order, so neither side always goes first. A worker that logged errors
+ * meanwhile spoils the scenarios it served.
  */
-async function runGroup(list) {
+async function runGroup(list, { rounds = ROUNDS, seconds = ROUND_SECONDS, pairs = false } = {}) {
   const servers = [...new Set(list.map((s) => s.server))];
   const errorsBefore = await Promise.all(servers.map((w) => w.send("errors")));
-  const scenarios = list.map(makeScenario);
+  const scenarios = list.map((s) => makeScenario(s, seconds, rounds));
   for (const sc of scenarios) await sc.before();
-  for (let i = 0; i < ROUNDS; i++) for (const sc of scenarios) await sc.round();
+  const swapped = pairs ? scenarios.map((_, i) => scenarios[i ^ 1]) : scenarios;
+  for (let i = 0; i < rounds; i++) for (const sc of i % 2 ? swapped : scenarios) await sc.round();
   const errorsAfter = await Promise.all(servers.map((w) => w.send("errors")));
   servers.forEach((w, i) => {
     const n = errorsAfter[i].errorLines - errorsBefore[i].errorLines;
@@ -323,6 +341,88 @@ async function runGroup(list) {
 const fmtMs = (ms) => (Number.isFinite(ms) ? `${ms.toFixed(2)} ms` : "n/a");
 const kb = (bytes) => `${(bytes / 1000).toFixed(1)} KB`;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+// ---------------------------------------------------------------------------------------------
+// The peer (issue 17)
+
+/** What each comparison with the peer must reach: product req/s ÷ peer req/s, median of the rounds. */
+const PEER_BUDGET = { health: 0.9, "get-post": 1.3, refusal: 1.5, "list-one": 1.0 };
+
+/**
+ * Fills the peer's KV with the principal of each key, as the product caches it: each key's
+ * requests are sent to the product once (resolving the key writes `principal:<sha256>` to its
+ * KV), and the entries are copied over. The peer then reads exactly what the product would.
+ */
+async function fillPeerKv(product, peer, keys, plan) {
+  for (const sc of plan.filter((x) => x.token)) await probe(product.url + sc.path, { headers: { Authorization: `Bearer ${sc.token}` } });
+  for (const k of keys) {
+    const key = `principal:${sha256(k)}`;
+    const { value } = await product.send("kv-get", { key });
+    if (!value) throw new Error(`the product cached no ${key.slice(0, 20)}…: cannot fill the peer's KV`);
+    await peer.send("kv-put", { key, value });
+  }
+}
+
+/**
+ * The same request to both: same status, and the same body. A 2xx body must match byte for
+ * byte. An error envelope carries a fresh random `requestId` in every response (two answers of
+ * the product differ there too), so it is compared after parsing, with `requestId` set aside
+ * and its format checked on both sides; everything else, key order included, must match.
+ */
+async function sameBodies(product, peer, sc) {
+  const headers = sc.token ? { Authorization: `Bearer ${sc.token}` } : {};
+  const [a, b] = [await probe(product.url + sc.path, { headers }), await probe(peer.url + sc.path, { headers })];
+  if (a.status !== b.status) return { ok: false, how: "status", detail: `status ${a.status} (product) vs ${b.status} (peer)` };
+  if (a.status < 300) {
+    if (a.text === b.text) return { ok: true, how: `byte for byte (${a.text.length} bytes)` };
+    let at = 0;
+    while (a.text[at] === b.text[at]) at++;
+    return { ok: false, how: "byte for byte", detail: `bodies differ at byte ${at}: …${a.text.slice(at, at + 40)} vs …${b.text.slice(at, at + 40)}` };
+  }
+  const id = /^req_[0-9A-Za-z]{16}$/;
+  const strip = (j) => JSON.stringify({ ...j, requestId: undefined });
+  const ok = a.json && b.json && id.test(a.json.requestId) && id.test(b.json.requestId) && strip(a.json) === strip(b.json);
+  return { ok, how: "parsed, requestId set aside", detail: ok ? undefined : `${a.text.slice(0, 120)} vs ${b.text.slice(0, 120)}` };
+}
+
+/** One scenario of product against peer: ratio of each paired round, CPU per request of both. */
+function compare(sc, a, b, check) {
+  const ratios = a.roundRps.map((x, i) => x / b.roundRps[i]);
+  const problems = [...a.problems.map((p) => `product: ${p}`), ...b.problems.map((p) => `peer: ${p}`)];
+  if (!check.ok) problems.push(`bodies differ (${check.how}): ${check.detail}`);
+  return {
+    name: sc.name,
+    path: sc.path,
+    product: a,
+    peer: b,
+    check,
+    ratios,
+    ratio: median(ratios),
+    low: Math.min(...ratios),
+    high: Math.max(...ratios),
+    budget: PEER_BUDGET[sc.name],
+    problems,
+    ok: problems.length === 0,
+  };
+}
+
+function versusRows(versus) {
+  return [
+    ["scenario", "request", "product / peer (median, min–max)", "budget", "product req/s", "peer req/s", "product workerd CPU/req", "peer workerd CPU/req", "bodies checked", "status check"],
+    ...versus.map((v) => [
+      v.name,
+      `GET ${v.path.replace(/(post|ws)_[0-9A-Za-z]+/g, "$1_…")}`,
+      `${v.ratio.toFixed(2)} × (${v.low.toFixed(2)}–${v.high.toFixed(2)})`,
+      `≥ ${v.budget.toFixed(1)} ×`,
+      v.product.rps.toFixed(0),
+      v.peer.rps.toFixed(0),
+      `${v.product.cpuUs.toFixed(0)} µs`,
+      `${v.peer.cpuUs.toFixed(0)} µs`,
+      v.check.ok ? `equal, ${v.check.how}` : `DIFFERENT: ${v.check.detail}`,
+      v.ok ? `ok: ${v.product.requests} + ${v.peer.requests} × ${v.product.expect}` : `BAD: ${v.problems.join("; ")}`,
+    ]),
+  ];
+}
 
 // ---------------------------------------------------------------------------------------------
 // Machine
@@ -357,25 +457,26 @@ const loadavg = () => fs.readFileSync("/proc/loadavg", "utf8").split(" ").slice(
 // The run
 
 async function main() {
-  for (const f of ["build/index_bg.wasm", "bench/minimal/build/index_bg.wasm"]) {
+  await buildPeer();
+  for (const f of ["build/index_bg.wasm", ...(ONLY_PEER ? [] : ["bench/minimal/build/index_bg.wasm"])]) {
     if (!fs.existsSync(path.join(root, f))) throw new Error(`${f} is missing: run \`make bench\` (it builds both workers)`);
   }
   const env = machine();
   const loadStart = loadavg();
   log(`machine: ${env.nproc} cores, ${env.cpu}; load average ${loadStart}; node ${env.node}, ${env.workerd}, ${env.wrk}`);
-  log(`wrk -t${THREADS} -c${CONNECTIONS}, ${DURATION} s per scenario in ${ROUNDS} round(s) after a ${WARMUP} s warm-up`);
+  log(`wrk -t${THREADS} -c${CONNECTIONS}, ${DURATION} s per scenario in ${ROUNDS} round(s) after a ${WARMUP} s warm-up; against the peer ${PEER_ROUNDS} paired rounds of ${PEER_SECONDS} s`);
 
   // Size.
   const size = {};
-  for (const [name, f] of [["product", "build/index_bg.wasm"], ["minimal", "bench/minimal/build/index_bg.wasm"]]) {
+  for (const [name, f] of [["product", "build/index_bg.wasm"], ...(ONLY_PEER ? [] : [["minimal", "bench/minimal/build/index_bg.wasm"]])]) {
     const buf = fs.readFileSync(path.join(root, f));
     size[name] = { raw: buf.length, gzip: zlib.gzipSync(buf, { level: 9 }).length };
   }
-  log(`wasm: product ${kb(size.product.raw)} raw / ${kb(size.product.gzip)} gzip; minimal ${kb(size.minimal.raw)} / ${kb(size.minimal.gzip)}`);
+  log(`wasm: product ${kb(size.product.raw)} raw / ${kb(size.product.gzip)} gzip${size.minimal ? `; minimal ${kb(size.minimal.raw)} / ${kb(size.minimal.gzip)}` : ""}`);
 
   // Start-up: spawn → first served request, alternating so drift in machine load hits both.
   const starts = { product: [], minimal: [] };
-  for (let i = 0; i < STARTS; i++) {
+  for (let i = 0; i < (ONLY_PEER ? 0 : STARTS); i++) {
     for (const [kind, probePath] of [["product", "/api/v1/health"], ["minimal", "/const"]]) {
       const w = await startWorker(kind, probePath);
       starts[kind].push(w.startupMs);
@@ -383,9 +484,9 @@ async function main() {
     }
   }
   const startup = { product: median(starts.product), minimal: median(starts.minimal) };
-  log(`start-up (median of ${STARTS}): product ${startup.product.toFixed(0)} ms, minimal ${startup.minimal.toFixed(0)} ms`);
+  if (!ONLY_PEER) log(`start-up (median of ${STARTS}): product ${startup.product.toFixed(0)} ms, minimal ${startup.minimal.toFixed(0)} ms`);
 
-  // The two servers under load, both holding the same data set.
+  // The servers under load, all holding the same data set.
   const data = generate(MAIN);
   const ws0 = data.workspaces[0].id;
   const ws1 = data.workspaces[1].id;
@@ -394,13 +495,16 @@ async function main() {
   const target = data.postsPerWs.get(ws0).find((p) => p.targets === 3) ?? data.postsPerWs.get(ws0)[0];
   const foreign = data.postsPerWs.get(ws1)[0];
   const product = await startWorker("product", "/api/v1/health");
-  const minimal = await startWorker("minimal", "/const", {
-    POST_ID: target.id,
-    WORKSPACE_ID: ws0,
-    USER_ID: data.userId,
-  });
+  const peer = await startWorker("peer", "/api/v1/health");
+  const minimal = ONLY_PEER
+    ? null
+    : await startWorker("minimal", "/const", {
+        POST_ID: target.id,
+        WORKSPACE_ID: ws0,
+        USER_ID: data.userId,
+      });
   try {
-    for (const w of [product, minimal]) {
+    for (const w of [product, peer, minimal].filter(Boolean)) {
       await w.send("migrate");
       const seeded = await w.send("seed", { spec: MAIN });
       log(`${w.kind}: seeded ${JSON.stringify(seeded.rows)} in ${seeded.ms} ms`);
@@ -419,6 +523,29 @@ async function main() {
       return r.json?.id === target.id && targets?.length === target.targets ? null : `unexpected post body ${r.text.slice(0, 120)}`;
     };
     const created = (r) => (typeof r.json?.id === "string" && r.json.id.startsWith("post_") ? null : `unexpected body ${r.text.slice(0, 120)}`);
+
+    // Issue 17: the product beside the Hono peer, same requests, paired rounds.
+    const peerPlan = [
+      { name: "health", path: "/api/v1/health", expect: 200 },
+      { name: "get-post", path: `/api/v1/posts/${target.id}`, token: data.fullKey, expect: 200, verify: thePost },
+      { name: "refusal", path: `/api/v1/posts/${foreign.id}`, token: data.scopedKey, expect: 403, verify: forbidden },
+      { name: "list-one", path: `/api/v1/posts?workspaceId=${ws0}&limit=50`, token: data.fullKey, expect: 200, verify: listOf(50, ws0) },
+    ];
+    await fillPeerKv(product, peer, [data.fullKey, data.scopedKey], peerPlan);
+    const bodyChecks = {};
+    for (const sc of peerPlan) bodyChecks[sc.name] = await sameBodies(product, peer, sc);
+    const peerResults = await runGroup(
+      peerPlan.flatMap((sc) => [
+        { ...sc, name: `${sc.name}@product`, server: product },
+        { ...sc, name: `${sc.name}@peer`, server: peer },
+      ]),
+      { rounds: PEER_ROUNDS, seconds: PEER_SECONDS, pairs: true },
+    );
+    const versus = peerPlan.map((sc) => compare(sc, peerResults[`${sc.name}@product`], peerResults[`${sc.name}@peer`], bodyChecks[sc.name]));
+    if (ONLY_PEER) {
+      console.log("\n" + table(versusRows(versus), "text"));
+      return;
+    }
 
     // Compared pairs sit next to each other in each round.
     const results = await runGroup([
@@ -447,19 +574,19 @@ async function main() {
     }
     const scaling = Object.values(await runGroup(scalingPlan));
 
-    const report = evaluate({ env, loadStart, loadEnd: loadavg(), size, startup, starts, results, scaling });
+    const report = evaluate({ env, loadStart, loadEnd: loadavg(), size, startup, starts, results, scaling, versus });
     console.log("\n" + report.text);
     fs.writeFileSync(path.join(root, "BENCH.md"), report.markdown);
     log(`wrote BENCH.md: ${report.misses} budget line(s) missed, ${report.invalid} scenario(s) invalid`);
   } finally {
-    await Promise.all([product.stop(), minimal.stop()]);
+    await Promise.all([product, peer, minimal].filter(Boolean).map((w) => w.stop()));
   }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Budget and report
 
-function evaluate({ env, loadStart, loadEnd, size, startup, starts, results, scaling }) {
+function evaluate({ env, loadStart, loadEnd, size, startup, starts, results, scaling, versus }) {
   const r = results;
   const base = r.baseline.rps;
   const minPost = r["minimal-post"].rps;
@@ -535,12 +662,23 @@ function evaluate({ env, loadStart, loadEnd, size, startup, starts, results, sca
       uses: [],
     },
   ];
+  // Issue 17: the product against the Hono peer, each a ratio of the same paired rounds.
+  const peerLines = versus.map((v) => ({
+    line: `vs peer: ${v.name} ≥ ${v.budget.toFixed(1)} × the Hono peer`,
+    measured: `${v.ratio.toFixed(2)} × (median of ${v.ratios.length} paired rounds, ${v.low.toFixed(2)}–${v.high.toFixed(2)}; workerd CPU/request ${v.product.cpuUs.toFixed(0)} vs ${v.peer.cpuUs.toFixed(0)} µs)`,
+    pass: v.ratio >= v.budget,
+    valid: v.ok,
+  }));
+  for (const l of peerLines) {
+    l.mark = !l.valid ? "INVALID" : l.pass ? "PASS" : "MISS";
+    if (!l.valid) l.measured += " — not measured: bodies or statuses differ (see the table above)";
+  }
   for (const l of lines) {
     const bad = l.uses.filter((u) => !r[u].ok);
     l.mark = bad.length ? "INVALID" : l.pass ? "PASS" : "MISS";
     if (bad.length) l.measured += ` — not measured: ${bad.join(", ")} answered unexpectedly`;
   }
-  const misses = lines.filter((l) => l.mark === "MISS").length;
+  const misses = [...lines, ...peerLines].filter((l) => l.mark === "MISS").length;
   const all = [...Object.values(r), ...scaling];
   const invalid = all.filter((x) => !x.ok).length;
   const statusCell = (x) => (x.ok ? `ok: ${x.requests} × ${x.expect}${x.warnings.length ? ` (${x.warnings.join("; ")})` : ""}` : `BAD: ${x.problems.join("; ")}`);
@@ -571,6 +709,7 @@ function evaluate({ env, loadStart, loadEnd, size, startup, starts, results, sca
     ["minimal", kb(size.minimal.raw), kb(size.minimal.gzip), `${startup.minimal.toFixed(0)} ms`, starts.minimal.map((x) => `${x.toFixed(0)} ms`).join(", ")],
   ];
   const budgetRows = [["budget line", "measured", "mark"], ...lines.map((l) => [l.line, l.measured, l.mark])];
+  const peerBudgetRows = [["budget line", "measured", "mark"], ...peerLines.map((l) => [l.line, l.measured, l.mark])];
 
   const text = [
     "Scenarios",
@@ -584,6 +723,12 @@ function evaluate({ env, loadStart, loadEnd, size, startup, starts, results, sca
     "",
     "Budget",
     table(budgetRows, "text"),
+    "",
+    `Against the Hono peer (${PEER_ROUNDS} paired rounds of ${PEER_SECONDS} s per side)`,
+    table(versusRows(versus), "text"),
+    "",
+    "Budget (issue 17, ratios to the peer)",
+    table(peerBudgetRows, "text"),
   ].join("\n");
 
   const notesFile = path.join(root, "bench/NOTES.md");
@@ -646,7 +791,25 @@ starting Node, loading Miniflare and starting workerd.
 
 ${table(budgetRows, "md")}
 
-${misses ? `**${misses} line(s) missed.**` : "Every line met."}${invalid ? ` ${invalid} scenario(s) answered unexpectedly; lines that depend on them are INVALID, not measured.` : ""}
+${misses ? `**${misses} line(s) missed** (this budget and issue 17's below together).` : "Every line met."}${invalid ? ` ${invalid} scenario(s) answered unexpectedly; lines that depend on them are INVALID, not measured.` : ""}
+
+## Against the Hono peer (issue 17)
+
+${table(versusRows(versus), "md")}
+
+- The peer (\`bench/peer/\`, Hono, bundled with esbuild) does the naive path per request: SHA-256 of
+  the bearer, a KV read of the principal, the product's own SQL (read from \`src/store/posts.rs\`),
+  the same JSON body. It is served in its own Miniflare against the same seeded D1 and a KV
+  namespace filled for the bench's keys. Bodies are checked equal before measuring: byte for byte
+  where both send the same bytes; an error envelope after parsing, with \`requestId\` set aside
+  (each side makes its own).
+- ${PEER_ROUNDS} paired rounds: in each round the product and then the peer get the same request for
+  ${PEER_SECONDS} s; the ratio is product req/s / peer req/s of that round; the median and the spread
+  (min–max) over the rounds are shown. \`workerd CPU/req\` as above, over all rounds.
+
+## Budget (issue 17)
+
+${table(peerBudgetRows, "md")}
 
 ## How it was measured
 

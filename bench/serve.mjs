@@ -2,10 +2,11 @@
 // bench can time its start from process spawn to first served request, and so the parent
 // process (which runs the load generator) stays out of the request path.
 //
-//   node bench/serve.mjs <product|minimal> <port> [bindings-json]
+//   node bench/serve.mjs <product|minimal|peer> <port> [bindings-json]
 //
 // Driven over the IPC channel of child_process.fork: it reports {type:"ready"} once listening,
-// then answers {cmd:"migrate"}, {cmd:"seed", spec} and {cmd:"stop"}.
+// then answers {cmd:"migrate"}, {cmd:"seed", spec}, {cmd:"kv-get", key}, {cmd:"kv-put", key,
+// value} and {cmd:"stop"}.
 import { Miniflare } from "miniflare";
 import fs from "node:fs";
 import path from "node:path";
@@ -42,11 +43,19 @@ function durableObjects() {
   return out;
 }
 
+const productRoot = process.env.EXP_ROOT ?? root;
 const script = {
   // The product exactly as the black-box suite runs it: worker/entry.mjs around build/.
-  product: { scriptPath: path.join(root, "worker/entry.mjs"), modulesRoot: root, durableObjects: durableObjects() },
+  // EXP_ROOT / EXP_BARE (bench/run.mjs): another checkout's build, or the build without the shim.
+  product: {
+    scriptPath: path.join(productRoot, process.env.EXP_BARE ? "build/index.js" : "worker/entry.mjs"),
+    modulesRoot: productRoot,
+    durableObjects: durableObjects(),
+  },
   // The minimal worker straight from its worker-build output.
   minimal: { scriptPath: path.join(root, "bench/minimal/build/index.js"), modulesRoot: path.join(root, "bench/minimal/build") },
+  // The Hono peer of issue 17, bundled by bench/peer/build.mjs.
+  peer: { scriptPath: path.join(root, "bench/peer/build/index.js"), modulesRoot: path.join(root, "bench/peer/build") },
 }[kind];
 if (!script) throw new Error(`unknown worker kind ${kind}`);
 
@@ -66,6 +75,8 @@ const mf = new Miniflare({
   kvNamespaces: ["AUTH_CACHE"],
   r2Buckets: ["MEDIA"],
   bindings: JSON.parse(bindingsArg ?? "{}"),
+  // For bench/profile.mjs: workerd's V8 inspector on this port.
+  ...(process.env.BENCH_INSPECTOR_PORT ? { inspectorPort: Number(process.env.BENCH_INSPECTOR_PORT) } : {}),
   // The product logs one JSON line per request; drain it here rather than print it (or keep
   // it, timestamped, in $BENCH_SERVER_LOG, to investigate a run).
   // Lines logged at level "error" are counted: the bench holds them against the run.
@@ -102,6 +113,13 @@ process.on("message", async (msg) => {
       for (let i = 0; i < stmts.length; i += 10) await db.batch(stmts.slice(i, i + 10));
       const rows = Object.fromEntries(Object.entries(data.tables).map(([t, r]) => [t, r.length]));
       process.send({ type: "done", id: msg.id, rows, ms: Date.now() - started });
+    } else if (msg.cmd === "kv-get") {
+      const kv = await mf.getKVNamespace("AUTH_CACHE");
+      process.send({ type: "done", id: msg.id, value: await kv.get(msg.key) });
+    } else if (msg.cmd === "kv-put") {
+      const kv = await mf.getKVNamespace("AUTH_CACHE");
+      await kv.put(msg.key, msg.value);
+      process.send({ type: "done", id: msg.id });
     } else if (msg.cmd === "errors") {
       process.send({ type: "done", id: msg.id, errorLines });
     } else if (msg.cmd === "stop") {

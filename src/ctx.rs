@@ -8,6 +8,7 @@ use worker::Env;
 
 use crate::domain::ids::RequestId;
 use crate::domain::time::Timestamp;
+use crate::http::boundary::RequestHead;
 use crate::http::error::{ApiError, Context as _};
 use crate::ratelimit::rules::{client_ip, Decision, Limits};
 use crate::store::Db;
@@ -65,8 +66,9 @@ pub struct Ctx {
 impl Ctx {
     pub fn new(req: &web_sys::Request, env: Env, wait: worker::Context) -> Result<Self, ApiError> {
         let timing = SharedTiming::default();
-        let url = req.url();
-        let (origin, path, query) = split_url(&url);
+        // Method, URL and the headers every route may need, in one call into JavaScript.
+        let head = RequestHead::read(req);
+        let (origin, path, query) = split_url(&head.url);
         let db = Db::new(env.d1(DB).ctx("binding DB")?, timing.clone());
         let headers = req.headers();
         Ok(Ctx {
@@ -77,12 +79,12 @@ impl Ctx {
             query: url::form_urlencoded::parse(query.as_bytes())
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect(),
-            workspace_header: headers.get("X-Workspace-Id").ok().flatten(),
-            authorization: headers.get("Authorization").ok().flatten(),
-            idempotency_key: headers.get("Idempotency-Key").ok().flatten(),
-            method: method(req.method()),
+            workspace_header: head.workspace,
+            authorization: head.authorization,
+            idempotency_key: head.idempotency_key,
+            method: method(head.method),
             log: RefCell::default(),
-            client_ip: client_ip(headers.get("CF-Connecting-IP").ok().flatten().as_deref()),
+            client_ip: client_ip(head.connecting_ip.as_deref()),
             rate: RefCell::default(),
             response_headers: RefCell::default(),
             headers,

@@ -9,6 +9,7 @@ pub mod cleanup;
 pub mod ctx;
 pub mod deployment;
 pub mod domain;
+pub mod embedded;
 pub mod http;
 pub mod idempotency_sweep;
 pub mod mcp;
@@ -25,7 +26,7 @@ pub mod timing;
 mod wasm_tests;
 pub mod webhooks;
 
-use worker::{event, Context, Env, MessageBatch, Response, ScheduleContext, ScheduledEvent};
+use worker::{event, Context, Env, MessageBatch, ScheduleContext, ScheduledEvent};
 
 use crate::ctx::Ctx;
 use crate::http::incoming::Incoming;
@@ -36,11 +37,15 @@ pub use crate::publish::scheduler::PublishScheduler;
 pub use crate::ratelimit::RateLimiter;
 
 #[event(fetch)]
-async fn fetch(raw: web_sys::Request, env: Env, wait: Context) -> worker::Result<Response> {
+async fn fetch(
+    raw: web_sys::Request,
+    env: Env,
+    wait: Context,
+) -> worker::Result<web_sys::Response> {
     let mut incoming = Incoming::new(raw);
     let ctx = match Ctx::new(incoming.raw(), env, wait) {
         Ok(ctx) => ctx,
-        Err(e) => return Ok(respond::early_failure(&format!("request context: {e:?}"))),
+        Err(e) => return Ok(respond::early_failure(&format!("request context: {e:?}")).into()),
     };
     // In production, secrets still at their development values refuse every request.
     if let Err(e) = deployment::check(&ctx.env) {

@@ -3,7 +3,10 @@
 //! (`http::error::ALL_CODES`) and what each handler does with the request (needs a credential,
 //! reads a JSON body or the raw body, takes an `Idempotency-Key`).
 
-pub const DOCUMENT: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.min.json"));
+/// The document, minified at build time (`build.rs`), unpacked once per isolate (`embedded`).
+pub fn document() -> &'static str {
+    crate::embedded::document()
+}
 
 #[cfg(test)]
 mod tests {
@@ -11,7 +14,7 @@ mod tests {
 
     use serde_json::Value;
 
-    use super::DOCUMENT;
+    use super::document;
     use crate::http::error::{ApiError, ALL_CODES};
     use crate::http::router::{BASE, ROUTES};
 
@@ -20,7 +23,7 @@ mod tests {
     ];
 
     fn doc() -> Value {
-        serde_json::from_str(DOCUMENT).expect("src/openapi.json is not valid JSON")
+        serde_json::from_str(document()).expect("src/openapi.json is not valid JSON")
     }
 
     /// Follows local `$ref`s until a value that is not a reference.

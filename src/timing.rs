@@ -3,6 +3,7 @@
 //! their work without depending on `Ctx`.
 
 use std::cell::RefCell;
+use std::fmt::Write as _;
 use std::rc::Rc;
 
 /// Milliseconds since the epoch, from the JavaScript clock (`SystemTime` panics on wasm32).
@@ -32,47 +33,58 @@ impl Timing {
     /// `kv;desc="1 read";dur=0.8, d1;desc="2 queries";dur=3.1, total;dur=5.0`: only the kinds of
     /// storage the request touched appear, so a refusal at the edge shows no `d1`.
     pub fn header(&self, total_ms: f64) -> String {
-        let mut parts = Vec::new();
+        let mut out = String::new();
+        self.write_header(&mut out, total_ms);
+        out
+    }
+
+    /// [`Timing::header`], written straight into `out` (the response's header buffer): it is
+    /// formatted on every request, so with no string per entry or count.
+    pub fn write_header(&self, out: &mut String, total_ms: f64) {
         // One entry per kind of storage touched, naming only the counts that are not zero.
-        let mut entry = |name: &str, counts: &[(u32, &str)], ms: f64| {
-            let what: Vec<String> = counts
-                .iter()
-                .filter(|(n, _)| *n > 0)
-                .map(|&(n, word)| plural(n, word))
-                .collect();
-            if !what.is_empty() {
-                parts.push(format!("{name};desc=\"{}\";dur={ms:.1}", what.join(", ")));
+        let entry = |out: &mut String, name: &str, counts: &[(u32, &str)], ms: f64| {
+            if counts.iter().all(|(n, _)| *n == 0) {
+                return;
             }
+            out.push_str(name);
+            out.push_str(";desc=\"");
+            let mut sep = "";
+            for &(n, word) in counts.iter().filter(|(n, _)| *n > 0) {
+                out.push_str(sep);
+                plural(out, n, word);
+                sep = ", ";
+            }
+            let _ = write!(out, "\";dur={ms:.1}, ");
         };
         entry(
+            out,
             "kv",
             &[(self.kv_reads, "read"), (self.kv_writes, "write")],
             self.kv_ms,
         );
-        entry("d1", &[(self.d1_statements, "query")], self.d1_ms);
+        entry(out, "d1", &[(self.d1_statements, "query")], self.d1_ms);
         entry(
+            out,
             "rl",
             &[(self.rl_calls, "call"), (self.rl_local, "local")],
             self.rl_ms,
         );
         if self.d1_after > 0 {
-            parts.push(format!(
-                "d1-after;desc=\"{}\"",
-                plural(self.d1_after, "query")
-            ));
+            out.push_str("d1-after;desc=\"");
+            plural(out, self.d1_after, "query");
+            out.push_str("\", ");
         }
-        parts.push(format!("total;dur={total_ms:.1}"));
-        parts.join(", ")
+        let _ = write!(out, "total;dur={total_ms:.1}");
     }
 }
 
-fn plural(n: u32, word: &str) -> String {
-    match (n, word) {
-        (1, w) => format!("1 {w}"),
-        (n, "query") => format!("{n} queries"),
-        (n, "local") => format!("{n} local"),
-        (n, w) => format!("{n} {w}s"),
-    }
+fn plural(out: &mut String, n: u32, word: &str) {
+    let _ = match (n, word) {
+        (1, w) => write!(out, "1 {w}"),
+        (n, "query") => write!(out, "{n} queries"),
+        (n, "local") => write!(out, "{n} local"),
+        (n, w) => write!(out, "{n} {w}s"),
+    };
 }
 
 pub type SharedTiming = Rc<RefCell<Timing>>;

@@ -10,5 +10,5 @@ pub fn health() -> Result<Reply, ApiError> {
 }
 
 pub fn openapi() -> Result<Reply, ApiError> {
-    Ok(Reply::raw_json(crate::openapi::DOCUMENT))
+    Ok(Reply::raw_json(crate::openapi::document()))
 }

@@ -1,10 +1,13 @@
 //! The finished response: JSON or the error envelope, with `X-Request-Id`, `Server-Timing`
 //! and one structured log line. Nothing here can fail outward: the runtime never sees an `Err`.
+//! The headers are written into one buffer and handed to the runtime with the body and the log
+//! line in one call (`boundary::respond`).
 
 use serde::Serialize;
 use serde_json::json;
 use worker::{Headers, Response};
 
+use super::boundary::{self, Body, Head};
 use super::error::ApiError;
 use crate::ctx::Ctx;
 
@@ -171,7 +174,7 @@ pub fn envelope(ctx: &Ctx, e: &ApiError) -> String {
     serde_json::to_string(&body).unwrap_or_default()
 }
 
-pub fn finish(ctx: &Ctx, result: Result<Reply, ApiError>) -> Response {
+pub fn finish(ctx: &Ctx, result: Result<Reply, ApiError>) -> web_sys::Response {
     let (reply, error) = match result {
         Ok(r) => (r, None),
         Err(e) => {
@@ -201,40 +204,33 @@ pub fn finish(ctx: &Ctx, result: Result<Reply, ApiError>) -> Response {
         }
     };
     let total = ctx.elapsed_ms();
-    let headers = Headers::new();
-    let set = |k: &str, v: &str| {
-        let _ = headers.set(k, v);
-    };
+    let mut head = Head::with_capacity(256);
     if !reply.content_type.is_empty() {
-        set("Content-Type", reply.content_type);
+        head.set("Content-Type", reply.content_type);
     }
-    set("X-Request-Id", ctx.request_id.as_str());
-    set("Server-Timing", &ctx.timing.borrow().header(total));
-    set("Cache-Control", "no-store");
+    head.set("X-Request-Id", ctx.request_id.as_str());
+    head.set_with("Server-Timing", |out| {
+        ctx.timing.borrow().write_header(out, total)
+    });
+    head.set("Cache-Control", "no-store");
     if let Some((limits, decision)) = ctx.rate.borrow().as_ref() {
-        set("RateLimit-Policy", &limits.policy_header());
-        set("RateLimit", &decision.ratelimit_header());
+        head.set_with("RateLimit-Policy", |out| limits.write_policy_header(out));
+        head.set_with("RateLimit", |out| decision.write_ratelimit_header(out));
     }
     for (k, v) in &reply.headers {
-        set(k, v);
+        head.set(k, v);
     }
     for (k, v) in ctx.response_headers.borrow().iter() {
-        set(k, v);
+        head.set(k, v);
     }
-    log(ctx, reply.status, total, error.as_ref());
-    let response = match (reply.body, reply.stream) {
-        (_, Some(stream)) => Response::from_body(stream),
-        (Some(b), None) => Response::from_bytes(b.into_bytes()),
-        (None, None) => Response::empty(),
+    let line = log_line(ctx, reply.status, total, error.as_ref());
+    let body = match (&reply.body, &reply.stream) {
+        (_, Some(worker::ResponseBody::Stream(s))) => Body::Stream(s),
+        (_, Some(worker::ResponseBody::Body(b))) => Body::Bytes(b),
+        (_, Some(worker::ResponseBody::Empty)) | (None, None) => Body::None,
+        (Some(b), None) => Body::Bytes(b.as_bytes()),
     };
-    match response {
-        Ok(r) => r.with_status(reply.status).with_headers(headers),
-        // Building a response from bytes does not fail in practice; if it ever does, the
-        // wrapper in `worker/entry.mjs` still turns the thrown error into a 500 envelope.
-        Err(_) => Response::empty()
-            .expect("an empty response")
-            .with_status(500),
-    }
+    boundary::respond(reply.status, &head, &line, body)
 }
 
 /// The challenge of every 401 on a route that takes a bearer credential.
@@ -292,7 +288,8 @@ struct LogLine<'a> {
     cause: Option<&'a str>,
 }
 
-fn log(ctx: &Ctx, status: u16, total: f64, error: Option<&ApiError>) {
+/// The request's log line, written by `boundary::respond` as the response is handed over.
+fn log_line(ctx: &Ctx, status: u16, total: f64, error: Option<&ApiError>) -> String {
     let fields = ctx.log.borrow();
     let t = ctx.timing.borrow();
     let line = LogLine {
@@ -316,7 +313,5 @@ fn log(ctx: &Ctx, status: u16, total: f64, error: Option<&ApiError>) {
             _ => fields.tool_error.as_ref().and_then(|(_, c)| c.as_deref()),
         },
     };
-    if let Ok(text) = serde_json::to_string(&line) {
-        worker::console_log!("{text}");
-    }
+    serde_json::to_string(&line).unwrap_or_default()
 }

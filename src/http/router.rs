@@ -216,33 +216,75 @@ pub struct Matched {
     pub params: Vec<String>,
 }
 
-fn match_template(template: &str, path: &str) -> Option<Vec<String>> {
-    let mut params = Vec::new();
-    let mut t = template.split('/');
-    let mut p = path.split('/');
-    loop {
-        match (t.next(), p.next()) {
-            (None, None) => return Some(params),
-            (Some(ts), Some(ps)) if ts.starts_with('{') => {
-                if ps.is_empty() {
-                    return None;
-                }
-                params.push(ps.to_owned());
-            }
-            (Some(ts), Some(ps)) if ts == ps => {}
-            _ => return None,
+/// The most segments a route has under `/api/v1` (a longer path matches nothing).
+const MAX_SEGMENTS: usize = 6;
+
+/// A path split at `/` once, on the stack: every request is matched against the whole table,
+/// and splitting each template and the path again for every candidate cost 20-30 µs a request.
+struct Segments<'a> {
+    n: usize,
+    seg: [&'a str; MAX_SEGMENTS],
+}
+
+impl<'a> Segments<'a> {
+    /// `None` for a path with more segments than any route.
+    fn of(path: &'a str) -> Option<Self> {
+        let mut out = Segments {
+            n: 0,
+            seg: [""; MAX_SEGMENTS],
+        };
+        for s in path.split('/') {
+            *out.seg.get_mut(out.n)? = s;
+            out.n += 1;
         }
+        Some(out)
     }
+
+    fn as_slice(&self) -> &[&'a str] {
+        &self.seg[..self.n]
+    }
+}
+
+/// Whether the path's segments fit `template`'s (`{…}` takes any non-empty segment).
+fn matches(template: &Segments<'_>, path: &Segments<'_>) -> bool {
+    template.n == path.n
+        && template
+            .as_slice()
+            .iter()
+            .zip(path.as_slice())
+            .all(|(t, p)| {
+                if t.starts_with('{') {
+                    !p.is_empty()
+                } else {
+                    t == p
+                }
+            })
+}
+
+thread_local! {
+    /// The table's templates, split once per isolate (in `ROUTES` order).
+    static TEMPLATES: Vec<Segments<'static>> = ROUTES
+        .iter()
+        .map(|(_, t, _)| Segments::of(t).expect("a route has at most MAX_SEGMENTS segments"))
+        .collect();
+}
+
+/// The path segments a matching `template` takes as parameters, in order.
+fn params(template: &str, path: &str) -> Vec<String> {
+    template
+        .split('/')
+        .zip(path.split('/'))
+        .filter(|(t, _)| t.starts_with('{'))
+        .map(|(_, p)| p.to_owned())
+        .collect()
 }
 
 /// How literal a template is, segment by segment: a literal segment beats a `{param}` at the
 /// first place they differ, so `/media/folders` wins over `/media/{mediaId}` whatever the order
-/// of the table.
-fn specificity(template: &str) -> Vec<bool> {
-    template
-        .split('/')
-        .map(|seg| !seg.starts_with('{'))
-        .collect()
+/// of the table. (Compares as the segments' "is literal" flags would, lexicographically.)
+fn specificity(a: &str, b: &str) -> std::cmp::Ordering {
+    let literal = |seg: &str| !seg.starts_with('{');
+    a.split('/').map(literal).cmp(b.split('/').map(literal))
 }
 
 /// The path's route: the most literal template that matches it; then the method picks the
@@ -250,13 +292,19 @@ fn specificity(template: &str) -> Vec<bool> {
 /// a trailing slash is another path.
 pub fn resolve(method: &str, path: &str) -> Result<Matched, ApiError> {
     let rest = path.strip_prefix(BASE).ok_or(ApiError::NotFound)?;
-    let best = ROUTES
-        .iter()
-        .filter_map(|(_, template, _)| {
-            match_template(template, rest).map(|params| (*template, params))
-        })
-        .max_by(|(a, _), (b, _)| specificity(a).cmp(&specificity(b)));
-    let Some((template, params)) = best else {
+    let segments = Segments::of(rest).ok_or(ApiError::NotFound)?;
+    // The last of equally literal matches, as `Iterator::max_by` picks (the table holds no two
+    // templates that are equally literal and match the same path).
+    let best = TEMPLATES.with(|templates| {
+        let mut best: Option<&'static str> = None;
+        for ((_, template, _), split) in ROUTES.iter().zip(templates) {
+            if matches(split, &segments) && best.is_none_or(|b| specificity(template, b).is_ge()) {
+                best = Some(template);
+            }
+        }
+        best
+    });
+    let Some(template) = best else {
         return Err(ApiError::NotFound);
     };
     let same_path = ROUTES.iter().filter(|(_, t, _)| *t == template);
@@ -264,7 +312,7 @@ pub fn resolve(method: &str, path: &str) -> Result<Matched, ApiError> {
         Some((_, _, route)) => Ok(Matched {
             route: *route,
             template,
-            params,
+            params: params(template, rest),
         }),
         None => Err(ApiError::MethodNotAllowed {
             allow: same_path.map(|(m, _, _)| *m).collect::<Vec<_>>().join(", "),
@@ -366,6 +414,93 @@ mod tests {
         match resolve("PUT", "/api/v1/workspaces/ws_a").unwrap_err() {
             ApiError::MethodNotAllowed { allow } => assert_eq!(allow, "GET, PATCH, DELETE"),
             e => panic!("{e:?}"),
+        }
+    }
+
+    /// The table walked the plain way (every match's parameters copied, specificity as vectors),
+    /// as `resolve` was written before it stopped allocating per candidate.
+    fn reference(method: &str, path: &str) -> Result<(Route, &'static str, Vec<String>), String> {
+        let rest = path.strip_prefix(BASE).ok_or("NOT_FOUND")?;
+        let plain_match = |template: &str| -> Option<Vec<String>> {
+            let (t, p): (Vec<_>, Vec<_>) =
+                (template.split('/').collect(), rest.split('/').collect());
+            if t.len() != p.len() {
+                return None;
+            }
+            let mut out = Vec::new();
+            for (ts, ps) in t.iter().zip(&p) {
+                if ts.starts_with('{') && !ps.is_empty() {
+                    out.push((*ps).to_owned());
+                } else if ts != ps {
+                    return None;
+                }
+            }
+            Some(out)
+        };
+        let flags = |t: &str| {
+            t.split('/')
+                .map(|s| !s.starts_with('{'))
+                .collect::<Vec<_>>()
+        };
+        let (template, params) = ROUTES
+            .iter()
+            .filter_map(|(_, t, _)| plain_match(t).map(|p| (*t, p)))
+            .max_by(|(a, _), (b, _)| flags(a).cmp(&flags(b)))
+            .ok_or("NOT_FOUND")?;
+        let same: Vec<_> = ROUTES.iter().filter(|(_, t, _)| *t == template).collect();
+        match same.iter().find(|(m, _, _)| *m == method) {
+            Some((_, _, r)) => Ok((*r, template, params)),
+            None => Err(same
+                .iter()
+                .map(|(m, _, _)| *m)
+                .collect::<Vec<_>>()
+                .join(", ")),
+        }
+    }
+
+    #[test]
+    fn resolves_every_near_miss_as_the_plain_walk_does() {
+        let mut paths = vec![
+            "/api/v1/posts/a/b/c/d/e/f/g".to_owned(),
+            "/api/v1/workspaces/ws_a/members/usr_b/x/y".to_owned(),
+            "/api/v1".to_owned(),
+            "/api/v1/".to_owned(),
+            "/api".to_owned(),
+            "".to_owned(),
+        ];
+        for (_, template, _) in ROUTES {
+            let segs: Vec<&str> = template.split('/').collect();
+            for fill in ["x_1", "", "folders", "members", "api-keys"] {
+                let path: Vec<&str> = segs
+                    .iter()
+                    .map(|s| if s.starts_with('{') { fill } else { s })
+                    .collect();
+                let path = path.join("/");
+                paths.push(format!("{BASE}{path}"));
+                paths.push(format!("{BASE}{path}/"));
+                paths.push(format!("{BASE}{path}/extra"));
+                paths.push(format!("{BASE}{path}//"));
+                if let Some((head, _)) = path.rsplit_once('/') {
+                    paths.push(format!("{BASE}{head}"));
+                }
+            }
+        }
+        for path in &paths {
+            for method in ["GET", "POST", "PATCH", "DELETE", "PUT", "BREW"] {
+                let ours = match resolve(method, path) {
+                    Ok(m) => Ok((m.route, m.template, m.params)),
+                    Err(ApiError::MethodNotAllowed { allow }) => Err(allow),
+                    Err(e) => Err(e.code().to_owned()),
+                };
+                assert_eq!(ours, reference(method, path), "{method} {path}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_template_fits_the_segment_buffer() {
+        for (_, template, _) in ROUTES {
+            assert!(Segments::of(template).is_some(), "{template}");
         }
     }
 

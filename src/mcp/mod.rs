@@ -261,7 +261,7 @@ async fn answer(
             if params.get("cursor").is_some_and(|c| !c.is_null()) {
                 return Err(invalid("unknown cursor".into()));
             }
-            Ok(format!("{{\"tools\":{}{}}}", tools::TOOLS_JSON, modern(&cache)))
+            Ok(format!("{{\"tools\":{}{}}}", tools::tools_json(), modern(&cache)))
         }
         ("tools/call", _) => {
             let name = params

@@ -276,15 +276,15 @@ mod tests {
     use super::{derive, inline};
     use crate::http::router::ROUTES;
     use crate::mcp::catalog::TOOLS;
-    use crate::mcp::tools::{find, TOOLS_JSON};
-    use crate::openapi::DOCUMENT;
+    use crate::mcp::tools::{find, tools_json};
+    use crate::openapi::document;
 
     fn doc() -> Value {
-        serde_json::from_str(DOCUMENT).unwrap()
+        serde_json::from_str(document()).unwrap()
     }
 
     fn served() -> Vec<Value> {
-        serde_json::from_str(TOOLS_JSON).unwrap()
+        serde_json::from_str(tools_json()).unwrap()
     }
 
     fn has_ref(v: &Value) -> bool {

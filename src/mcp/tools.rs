@@ -30,7 +30,9 @@ pub struct Args {
 const ARGS: &[Args] = include!(concat!(env!("OUT_DIR"), "/mcp_args.rs"));
 
 /// The `tools` array of `tools/list`, derived from the document at build time.
-pub const TOOLS_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/mcp_tools.json"));
+pub fn tools_json() -> &'static str {
+    crate::embedded::tools_json()
+}
 
 pub fn find(name: &str) -> Option<(&'static Tool, &'static Args)> {
     TOOLS.iter().zip(ARGS).find(|(t, _)| t.name == name)

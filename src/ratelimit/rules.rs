@@ -47,10 +47,18 @@ impl Limits {
 
     /// `RateLimit-Policy: "burst";q=60;w=60, "sustained";q=1000;w=900`.
     pub fn policy_header(&self) -> String {
-        format!(
+        let mut out = String::new();
+        self.write_policy_header(&mut out);
+        out
+    }
+
+    /// [`Limits::policy_header`], written into the response's header buffer.
+    pub fn write_policy_header(&self, out: &mut impl std::fmt::Write) {
+        let _ = write!(
+            out,
             "\"burst\";q={};w={BURST_WINDOW_S}, \"sustained\";q={};w={SUSTAINED_WINDOW_S}",
             self.burst, self.sustained
-        )
+        );
     }
 }
 
@@ -294,8 +302,15 @@ impl Decision {
 
     /// `RateLimit: "burst";r=<remaining>;t=<seconds to reset>`.
     pub fn ratelimit_header(&self) -> String {
+        let mut out = String::new();
+        self.write_ratelimit_header(&mut out);
+        out
+    }
+
+    /// [`Decision::ratelimit_header`], written into the response's header buffer.
+    pub fn write_ratelimit_header(&self, out: &mut impl std::fmt::Write) {
         let (name, w) = self.closest();
-        format!("\"{name}\";r={};t={}", w.remaining, w.reset_s())
+        let _ = write!(out, "\"{name}\";r={};t={}", w.remaining, w.reset_s());
     }
 
     /// On a refusal, milliseconds until every exhausted window has reset.
