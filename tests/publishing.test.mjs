@@ -10,6 +10,7 @@ import { startWorker, assertError, unique } from "./helpers.mjs";
 import { publishQueueConsumers, PUBLISH_QUEUE } from "../scripts/worker.mjs";
 import { startPds } from "../scripts/platforms/pds.mjs";
 import { startMastodon } from "../scripts/platforms/mastodon.mjs";
+import { until } from "./publishing_helpers.mjs";
 import { startFaultProxy, faults } from "../scripts/platforms/fault_proxy.mjs";
 import { startFakePlatform } from "../scripts/platforms/fake_platform.mjs";
 
@@ -44,18 +45,6 @@ after(async () => {
 });
 
 // --- helpers ---------------------------------------------------------------------------------
-
-/** Polls `probe` until it returns something truthy (no fixed sleeps); fails after `timeoutMs`. */
-async function until(what, probe, timeoutMs = 45_000) {
-  const start = Date.now();
-  let last;
-  while (Date.now() - start < timeoutMs) {
-    last = await probe();
-    if (last) return last;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
-}
 
 const all = async (sql, ...args) => (await app.db.prepare(sql).bind(...args).all()).results;
 const one = (sql, ...args) => app.db.prepare(sql).bind(...args).first();
